@@ -1,0 +1,13 @@
+//! Shared by the operator and the webhook: the OSArtifact API, its validation and defaulting,
+//! the names of derived objects, and a Go `text/template` engine for Dockerfiles.
+
+pub mod crd;
+pub mod defaults;
+pub mod dockerfile;
+pub mod names;
+pub mod secrets;
+pub mod template;
+pub mod types;
+pub mod validation;
+
+pub use types::{OSArtifact, OSArtifactSpec, OSArtifactStatus, Phase};

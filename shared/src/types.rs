@@ -1,0 +1,325 @@
+//! The `OSArtifact` API (`build.kairos.io/v1alpha2`). The CRD in `manifests/crd/` is generated from
+//! these types (`just generate`); never edit the YAML by hand.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1::JobSpec;
+use k8s_openapi::api::core::v1::{
+    Affinity, Container, LocalObjectReference, PersistentVolumeClaimSpec, ResourceRequirements,
+    Toleration, Volume,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+/// Upper bounds on list sizes. They keep the CEL rules' estimated cost within the apiserver's budget
+/// and bound the number of derived objects (exporter Job names carry the index).
+pub const MAX_EXPORTERS: usize = 16;
+pub const MAX_VOLUMES: usize = 32;
+pub const MAX_IMPORTERS: usize = 16;
+pub const MAX_BUNDLES: usize = 64;
+pub const MAX_PULL_SECRETS: usize = 16;
+
+/// Build OS artifacts (ISO, cloud images, netboot files) from a Kairos image or a templated Dockerfile.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[kube(
+    group = "build.kairos.io",
+    version = "v1alpha2",
+    kind = "OSArtifact",
+    plural = "osartifacts",
+    singular = "osartifact",
+    shortname = "osa",
+    namespaced,
+    status = "OSArtifactStatus",
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Message", type_ = "string", json_path = ".status.message", priority = 1),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = kube::core::Rule::new("has(self.spec.imageName) != has(self.spec.baseImageDockerfile)")
+        .message("exactly one of spec.imageName and spec.baseImageDockerfile must be set")
+        .reason(kube::core::Reason::FieldValueRequired),
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = kube::core::Rule::new("!has(self.volumeBindings) || !has(self.volumeBindings.buildContext) || (has(self.volumes) && self.volumes.exists(v, v.name == self.volumeBindings.buildContext))")
+        .message("volumeBindings.buildContext must name a volume in spec.volumes")
+        .field_path(".volumeBindings.buildContext"),
+    validation = kube::core::Rule::new("!has(self.volumeBindings) || !has(self.volumeBindings.overlayISO) || (has(self.volumes) && self.volumes.exists(v, v.name == self.volumeBindings.overlayISO))")
+        .message("volumeBindings.overlayISO must name a volume in spec.volumes")
+        .field_path(".volumeBindings.overlayISO"),
+    validation = kube::core::Rule::new("!has(self.volumeBindings) || !has(self.volumeBindings.overlayRootfs) || (has(self.volumes) && self.volumes.exists(v, v.name == self.volumeBindings.overlayRootfs))")
+        .message("volumeBindings.overlayRootfs must name a volume in spec.volumes")
+        .field_path(".volumeBindings.overlayRootfs"),
+)]
+pub struct OSArtifactSpec {
+    /// Pre-built Kairos image to unpack, e.g. `quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0`.
+    /// Exactly one of `imageName` and `baseImageDockerfile` must be set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_name: Option<String>,
+
+    /// Secret holding a Dockerfile (Go template syntax allowed) to build the image from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_image_dockerfile: Option<SecretKeyRef>,
+
+    /// Inline template values for the Dockerfile; they win over `dockerfileTemplateValuesFrom` on conflict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dockerfile_template_values: Option<BTreeMap<String, String>>,
+
+    /// Secret whose every data entry is a Dockerfile template value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dockerfile_template_values_from: Option<SecretRef>,
+
+    /// Build a hybrid (UEFI/MBR) bootable ISO: `<name>.iso` and `<name>.iso.sha256`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub iso: bool,
+
+    /// Build an EFI-bootable raw disk image: `<name>.raw`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cloud_image: bool,
+
+    /// Build an Azure VHD: `<name>-azure.vhd`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub azure_image: bool,
+
+    /// Build a GCE image: `<name>.gce.raw.tar.gz`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub gce_image: bool,
+
+    /// Extract netboot files from the ISO: `<name>.squashfs`, `<name>-kernel`, `<name>-initrd` and `<name>.ipxe`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub netboot: bool,
+
+    /// URL the netboot files will be served from; written into the generated iPXE script.
+    #[serde(
+        default,
+        rename = "netbootURL",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub netboot_url: Option<String>,
+
+    /// Disk size in MB for the disk images (cloudImage, azureImage, gceImage), e.g. "32000".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_size: Option<IntOrString>,
+
+    /// Target architecture; the build node's architecture when empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<Arch>,
+
+    /// Secret with a cloud-config embedded in every output; key defaults to `userdata`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_config_ref: Option<SecretKeyRef>,
+
+    /// Custom GRUB configuration, installed as the ISO's grub.cfg.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grub_config: Option<String>,
+
+    /// Contents written to /etc/os-release in the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_release: Option<String>,
+
+    /// Contents written to /etc/kairos-release in the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kairos_release: Option<String>,
+
+    /// Extra images (bundles) unpacked into the rootfs, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub bundles: Vec<String>,
+
+    /// Registry credentials (kubernetes.io/dockerconfigjson Secrets) for the builder pod and its in-pod pulls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+
+    /// The artifacts PVC `<name>-artifacts`; defaults to ReadWriteOnce, 10Gi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<PersistentVolumeClaimSpec>,
+
+    /// One Job per entry, run after a successful build, with the artifacts PVC as volume `artifacts` (read-only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub exporters: Vec<JobSpec>,
+
+    /// Extra volumes for importers and volume bindings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = kube::core::Rule::new("self.all(v, !(v.name in ['artifacts', 'rootfs', 'config', 'dockerfile', 'cloudconfig']))")
+        .message("volume names artifacts, rootfs, config, dockerfile and cloudconfig are reserved for the builder"))]
+    pub volumes: Vec<Volume>,
+
+    /// Init containers that run first, in order, before the build.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub importers: Vec<Container>,
+
+    /// Gives a volume from `volumes` a role in the build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_bindings: Option<VolumeBindings>,
+
+    /// Node selector for the builder pod.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+
+    /// Tolerations for the builder pod.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub tolerations: Vec<Toleration>,
+
+    /// Affinity for the builder pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+
+    /// Extra labels for the builder pod (the operator's own labels win on conflict).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_labels: BTreeMap<String, String>,
+
+    /// Extra annotations for the builder pod.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_annotations: BTreeMap<String, String>,
+
+    /// Compute resources per output builder container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<OutputResources>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A key in a Secret of the artifact's namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Name of the Secret.
+    pub name: String,
+    /// Key in the Secret (defaulted: `Dockerfile` for baseImageDockerfile, `userdata` for cloudConfigRef).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// A Secret of the artifact's namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretRef {
+    /// Name of the Secret.
+    pub name: String,
+}
+
+/// Target architecture of the image.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    Amd64,
+    Arm64,
+}
+
+impl Arch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+}
+
+/// Roles a user volume can play in the build.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeBindings {
+    /// Volume mounted at /workspace as the kaniko build context (Dockerfile builds only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_context: Option<String>,
+    /// Volume mounted at /overlay-iso and passed to AuroraBoot as --overlay-iso (ISO or netboot builds).
+    #[serde(
+        default,
+        rename = "overlayISO",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub overlay_iso: Option<String>,
+    /// Volume mounted at /overlay-rootfs and passed to AuroraBoot as --overlay-rootfs (ISO or netboot builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlay_rootfs: Option<String>,
+}
+
+/// Compute resources for each output's builder container.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputResources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iso: Option<ResourceRequirements>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_image: Option<ResourceRequirements>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure_image: Option<ResourceRequirements>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gce_image: Option<ResourceRequirements>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netboot: Option<ResourceRequirements>,
+}
+
+/// Where the build stands.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Phase {
+    Pending,
+    Building,
+    Exporting,
+    Ready,
+    Error,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pending => "Pending",
+            Phase::Building => "Building",
+            Phase::Exporting => "Exporting",
+            Phase::Ready => "Ready",
+            Phase::Error => "Error",
+        }
+    }
+
+    /// Ready and Error stay until the spec changes or a retry is requested.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Phase::Ready | Phase::Error)
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Observed state, written by the operator.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OSArtifactStatus {
+    /// Pending, Building, Exporting, Ready or Error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// What runs now, or what failed and how to fix it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The metadata.generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Standard conditions: Ready, Building, Exporting (reasons say why).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+    /// Name of the PVC that holds the artifacts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts_pvc: Option<String>,
+    /// Name of the builder pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder_pod: Option<String>,
+    /// Files the build produces in the artifacts PVC.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<String>,
+    /// When the current build started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Time>,
+    /// When the current build (and its exports) finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_time: Option<Time>,
+}

@@ -1,0 +1,3 @@
+module gotemplate-oracle
+
+go 1.26
