@@ -7,7 +7,7 @@ default:
 
 # Regenerate generated files (the CRD).
 generate:
-    cargo run -q -p osartifact-operator -- crd > manifests/crd/osartifacts.build.kairos.io.yaml
+    cargo run -q -p osartifact-shared --example crdgen > manifests/crd/osartifacts.build.kairos.io.yaml
 
 # ---- webhook (section owned by the webhook engineer) ----
 

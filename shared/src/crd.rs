@@ -174,12 +174,20 @@ fn strip_embedded_descriptions(root: &mut JSONSchemaProps) {
     }
 }
 
-/// Removes descriptions from everything below `schema`, keeping its own (which is ours).
+/// Removes descriptions from everything below `schema`, keeping its own (which is ours), and
+/// marks free-form objects as such.
 fn strip_below(schema: &mut JSONSchemaProps) {
     let mut stack: Vec<&mut JSONSchemaProps> = Vec::new();
     push_children(schema, &mut stack);
     while let Some(s) = stack.pop() {
         s.description = None;
+        // FieldsV1 (managedFields) is free-form JSON, which a structural schema says explicitly.
+        if s.type_.as_deref() == Some("object")
+            && s.properties.is_none()
+            && s.additional_properties.is_none()
+        {
+            s.x_kubernetes_preserve_unknown_fields = Some(true);
+        }
         push_children(s, &mut stack);
     }
 }
