@@ -4,6 +4,7 @@
 pub mod crd;
 pub mod defaults;
 pub mod dockerfile;
+pub mod manifest;
 pub mod names;
 pub mod secrets;
 pub mod template;
