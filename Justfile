@@ -28,6 +28,7 @@ setup:
 # Regenerate generated files (the CRD).
 generate:
     cargo run -q -p osartifact-shared --example crdgen > manifests/crd/osartifacts.build.kairos.io.yaml
+    cargo run -q -p osartifact-shared --example crdgen api-reference > docs/api.md
 
 # ---- webhook (section owned by the webhook engineer) ----
 

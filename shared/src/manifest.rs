@@ -7,7 +7,7 @@ use std::io::Read;
 use k8s_openapi::api::core::v1::Secret;
 use serde_json::Value;
 
-use crate::secrets::{referenced_secrets, KnownSecrets, SecretLookup};
+use crate::secrets::{KnownSecrets, SecretLookup, referenced_secrets};
 use crate::types::OSArtifact;
 
 pub const API_VERSION: &str = "build.kairos.io/v1alpha2";
@@ -17,7 +17,10 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("{source_name}: cannot read: {error}")]
-    Read { source_name: String, error: std::io::Error },
+    Read {
+        source_name: String,
+        error: std::io::Error,
+    },
     #[error("{source_name}: not valid YAML: {error}")]
     Yaml { source_name: String, error: String },
 }
@@ -37,7 +40,10 @@ impl Document {
     }
 
     pub fn api_version(&self) -> &str {
-        self.value.get("apiVersion").and_then(Value::as_str).unwrap_or("")
+        self.value
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 
     pub fn namespace(&self) -> &str {
@@ -50,8 +56,15 @@ impl Document {
 
     /// How messages name the object: `OSArtifact default/hello`.
     pub fn display_name(&self) -> String {
-        let meta = |k: &str| self.value.pointer(&format!("/metadata/{k}")).and_then(Value::as_str).filter(|s| !s.is_empty());
-        let name = meta("name").map(str::to_string).or_else(|| meta("generateName").map(|g| format!("{g}*")));
+        let meta = |k: &str| {
+            self.value
+                .pointer(&format!("/metadata/{k}"))
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
+        let name = meta("name")
+            .map(str::to_string)
+            .or_else(|| meta("generateName").map(|g| format!("{g}*")));
         match name {
             Some(n) => format!("{} {}/{}", self.kind(), self.namespace(), n),
             None => format!("{} #{} in {}", self.kind(), self.index, self.source),
@@ -68,13 +81,20 @@ pub fn read_documents(paths: &[String]) -> Result<Vec<Document>, ManifestError> 
     let mut docs = Vec::new();
     for path in paths {
         let mut text = String::new();
-        let source_name = if path == "-" { "<stdin>".to_string() } else { path.clone() };
+        let source_name = if path == "-" {
+            "<stdin>".to_string()
+        } else {
+            path.clone()
+        };
         let read = if path == "-" {
             std::io::stdin().read_to_string(&mut text).map(|_| ())
         } else {
             std::fs::read_to_string(path).map(|t| text = t)
         };
-        read.map_err(|error| ManifestError::Read { source_name: source_name.clone(), error })?;
+        read.map_err(|error| ManifestError::Read {
+            source_name: source_name.clone(),
+            error,
+        })?;
         docs.extend(parse_documents(&source_name, &text)?);
     }
     Ok(docs)
@@ -82,13 +102,20 @@ pub fn read_documents(paths: &[String]) -> Result<Vec<Document>, ManifestError> 
 
 /// Splits YAML text into its documents.
 pub fn parse_documents(source_name: &str, text: &str) -> Result<Vec<Document>, ManifestError> {
-    let values: Vec<Value> = serde_saphyr::from_multiple(text)
-        .map_err(|e| ManifestError::Yaml { source_name: source_name.to_string(), error: e.to_string() })?;
+    let values: Vec<Value> =
+        serde_saphyr::from_multiple(text).map_err(|e| ManifestError::Yaml {
+            source_name: source_name.to_string(),
+            error: e.to_string(),
+        })?;
     Ok(values
         .into_iter()
         .enumerate()
         .filter(|(_, v)| !v.is_null())
-        .map(|(i, value)| Document { source: source_name.to_string(), index: i + 1, value })
+        .map(|(i, value)| Document {
+            source: source_name.to_string(),
+            index: i + 1,
+            value,
+        })
         .collect())
 }
 
@@ -97,7 +124,11 @@ pub fn decode_artifact(doc: &Document) -> Result<OSArtifact, String> {
     let v = doc.value.clone();
     serde_path_to_error::deserialize::<_, OSArtifact>(v).map_err(|e| {
         let path = e.path().to_string();
-        if path == "." || path.is_empty() { e.inner().to_string() } else { format!("{path}: {}", e.inner()) }
+        if path == "." || path.is_empty() {
+            e.inner().to_string()
+        } else {
+            format!("{path}: {}", e.inner())
+        }
     })
 }
 
@@ -108,9 +139,15 @@ pub struct SecretsByNamespace(BTreeMap<String, Vec<Secret>>);
 impl SecretsByNamespace {
     pub fn from_documents(docs: &[Document]) -> Self {
         let mut out = Self::default();
-        for doc in docs.iter().filter(|d| d.kind() == "Secret" && d.api_version() == "v1") {
+        for doc in docs
+            .iter()
+            .filter(|d| d.kind() == "Secret" && d.api_version() == "v1")
+        {
             if let Ok(secret) = serde_json::from_value::<Secret>(doc.value.clone()) {
-                out.0.entry(doc.namespace().to_string()).or_default().push(secret);
+                out.0
+                    .entry(doc.namespace().to_string())
+                    .or_default()
+                    .push(secret);
             }
         }
         out
@@ -119,7 +156,12 @@ impl SecretsByNamespace {
     /// What an artifact in `namespace` would find: Secrets of the input are found, any other
     /// referenced Secret is not found.
     pub fn known_for(&self, artifact: &OSArtifact) -> KnownSecrets {
-        let ns = artifact.metadata.namespace.as_deref().filter(|s| !s.is_empty()).unwrap_or(DEFAULT_NAMESPACE);
+        let ns = artifact
+            .metadata
+            .namespace
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(DEFAULT_NAMESPACE);
         let mut known = KnownSecrets::new();
         for name in referenced_secrets(&artifact.spec) {
             known.insert(name, SecretLookup::NotFound);

@@ -31,6 +31,7 @@ pub const MAX_PULL_SECRETS: usize = 16;
     singular = "osartifact",
     shortname = "osa",
     namespaced,
+    doc = "OSArtifact builds bootable OS artifacts (ISO, raw, VHD, GCE, netboot) from a Kairos image or a templated Dockerfile.",
     status = "OSArtifactStatus",
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Message", type_ = "string", json_path = ".status.message", priority = 1),
@@ -245,14 +246,19 @@ pub struct VolumeBindings {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct OutputResources {
+    /// Requests and limits of the ISO builder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iso: Option<ResourceRequirements>,
+    /// Requests and limits of the raw disk image builder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud_image: Option<ResourceRequirements>,
+    /// Requests and limits of the Azure VHD builder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure_image: Option<ResourceRequirements>,
+    /// Requests and limits of the GCE image builder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gce_image: Option<ResourceRequirements>,
+    /// Requests and limits of the netboot extraction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netboot: Option<ResourceRequirements>,
 }
