@@ -1,0 +1,438 @@
+//! `POST /validate` and `POST /mutate`: thin adapters between AdmissionReview v1 and the shared
+//! validation and defaulting functions. All rules live in `osartifact-shared`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use axum::routing::post;
+use osartifact_shared::defaults::defaulted;
+use osartifact_shared::secrets::{KnownSecrets, referenced_secrets};
+use osartifact_shared::validation::{Mode, Report, validate};
+use osartifact_shared::{OSArtifact, OSArtifactSpec};
+use serde::Deserialize;
+use serde_json::Value;
+use tower_http::timeout::TimeoutLayer;
+use tracing::{Instrument, field};
+
+use crate::authz::{Authorizer, Permission};
+use crate::metrics::{AdmissionLabels, Metrics, Outcome, Webhook, WebhookLabel};
+use crate::review::{
+    Operation, Request, Response, ReviewIn, Status, StatusCause, StatusDetails,
+};
+use crate::secrets::SecretSource;
+
+pub const GROUP: &str = "build.kairos.io";
+pub const KIND: &str = "OSArtifact";
+/// controller-runtime's limit: an UPDATE review carries object and oldObject, each up to 3 MiB.
+pub const MAX_BODY: usize = 7 * 1024 * 1024;
+/// Below the webhook configuration's timeoutSeconds (10), so the apiserver gets our answer
+/// rather than its own timeout.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(9);
+
+/// What the handlers need; built once at start-up (or per test).
+pub struct AppState {
+    pub secrets: Arc<dyn SecretSource>,
+    /// `None` switches the authorization check off (`--authorization-check=false`).
+    pub authz: Option<Arc<dyn Authorizer>>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The webhook's HTTP routes, ready to serve over TLS (or to drive with `oneshot` in tests).
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/validate", post(validate_handler))
+        .route("/mutate", post(mutate_handler))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(state)
+}
+
+async fn validate_handler(State(state): State<Arc<AppState>>, body: Bytes) -> HttpResponse {
+    handle(state, Webhook::Validate, body).await
+}
+
+async fn mutate_handler(State(state): State<Arc<AppState>>, body: Bytes) -> HttpResponse {
+    handle(state, Webhook::Mutate, body).await
+}
+
+async fn handle(state: Arc<AppState>, webhook: Webhook, body: Bytes) -> HttpResponse {
+    let started = Instant::now();
+    let req = match parse(&body) {
+        Ok(r) => r,
+        Err(msg) => {
+            tracing::warn!(webhook = ?webhook, error = %msg, "malformed AdmissionReview");
+            state
+                .metrics
+                .admissions
+                .get_or_create(&AdmissionLabels {
+                    webhook,
+                    operation: String::new(),
+                    outcome: Outcome::Malformed,
+                    dry_run: false,
+                })
+                .inc();
+            // A 400 is a failed webhook call for the apiserver (failurePolicy applies), which is
+            // right: we cannot produce a response it would accept without a uid.
+            return (StatusCode::BAD_REQUEST, msg).into_response();
+        }
+    };
+    let span = tracing::info_span!(
+        "admission",
+        webhook = ?webhook,
+        uid = %req.uid,
+        kind = %req.kind.kind,
+        namespace = %req.namespace,
+        name = %display_name(&req),
+        operation = req.operation.as_str(),
+        dry_run = req.dry_run.unwrap_or(false),
+        allowed = field::Empty,
+        patched = field::Empty,
+    );
+    let operation = req.operation.as_str();
+    let dry_run = req.dry_run.unwrap_or(false);
+    let (resp, outcome) = match webhook {
+        Webhook::Validate => review_validate(&state, req).instrument(span.clone()).await,
+        Webhook::Mutate => review_mutate(req),
+    };
+    span.record("allowed", resp.allowed);
+    span.record("patched", resp.patch.is_some());
+    span.in_scope(|| {
+        if resp.allowed {
+            tracing::debug!(warnings = resp.warnings.len(), "admitted");
+        } else {
+            let msg = resp.status.as_ref().map(|s| s.message.as_str());
+            tracing::info!(message = msg.unwrap_or_default(), "denied");
+        }
+    });
+    let body = serde_json::to_vec(&resp.into_review()).unwrap_or_default();
+    state
+        .metrics
+        .admissions
+        .get_or_create(&AdmissionLabels {
+            webhook: webhook.clone(),
+            operation: operation.to_string(),
+            outcome,
+            dry_run,
+        })
+        .inc();
+    state
+        .metrics
+        .duration
+        .get_or_create(&WebhookLabel { webhook })
+        .observe(started.elapsed().as_secs_f64());
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Parses the review envelope; the error is the message for a 400.
+pub fn parse(body: &[u8]) -> Result<Request, String> {
+    let review: ReviewIn = serde_json::from_slice(body)
+        .map_err(|e| format!("request body is not an AdmissionReview: {e}"))?;
+    if !review.api_version.is_empty() && review.api_version != crate::review::API_VERSION {
+        return Err(format!(
+            "unsupported AdmissionReview apiVersion {:?}: only {} is served (set admissionReviewVersions: [\"v1\"])",
+            review.api_version,
+            crate::review::API_VERSION
+        ));
+    }
+    let req = review
+        .request
+        .ok_or_else(|| "AdmissionReview has no request".to_string())?;
+    if req.uid.is_empty() {
+        return Err("AdmissionReview request has no uid".into());
+    }
+    Ok(req)
+}
+
+fn display_name(req: &Request) -> String {
+    if !req.name.is_empty() {
+        return req.name.clone();
+    }
+    req.object
+        .as_ref()
+        .and_then(|o| o.pointer("/metadata/generateName"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Why a request is admitted without looking at the spec, if it is.
+fn skip_reason(req: &Request) -> Option<&'static str> {
+    match req.operation {
+        Operation::Delete | Operation::Connect => return Some("delete"),
+        Operation::Create | Operation::Update => {}
+    }
+    if req.sub_resource.as_deref().is_some_and(|s| !s.is_empty()) {
+        return Some("subresource");
+    }
+    // oldObject first: the request cannot forge stored state. Finalizer removal must always pass.
+    let terminating = |o: &Option<Value>| {
+        o.as_ref()
+            .and_then(|o| o.pointer("/metadata/deletionTimestamp"))
+            .is_some_and(|t| !t.is_null())
+    };
+    if terminating(&req.old_object) || terminating(&req.object) {
+        return Some("terminating");
+    }
+    None
+}
+
+/// The typed spec of a raw object (an absent spec reads as the empty spec).
+fn typed_spec(obj: &Value) -> Result<OSArtifactSpec, serde_json::Error> {
+    match obj.get("spec") {
+        None | Some(Value::Null) => Ok(OSArtifactSpec::default()),
+        Some(spec) => OSArtifactSpec::deserialize(spec),
+    }
+}
+
+fn unchanged_spec(req: &Request) -> bool {
+    if req.operation != Operation::Update {
+        return false;
+    }
+    match (&req.object, &req.old_object) {
+        (Some(new), Some(old)) => match (typed_spec(new), typed_spec(old)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+fn bad_request(uid: &str, message: String) -> Response {
+    Response::deny(uid, Status::failure(400, "BadRequest", message))
+}
+
+/// Decodes the object of a CREATE/UPDATE into an OSArtifact.
+fn artifact(req: &mut Request) -> Result<OSArtifact, String> {
+    let mut obj = req
+        .object
+        .take()
+        .ok_or_else(|| format!("{} request without an object", req.operation.as_str()))?;
+    let Some(map) = obj.as_object_mut() else {
+        return Err("object is not a JSON object".into());
+    };
+    // The typed struct requires a spec; a missing one is reported by validation instead.
+    if map.get("spec").is_none_or(Value::is_null) {
+        map.insert("spec".into(), Value::Object(Default::default()));
+    }
+    let mut a: OSArtifact =
+        serde_json::from_value(obj).map_err(|e| format!("could not decode the OSArtifact: {e}"))?;
+    if a.metadata.namespace.as_deref().is_none_or(str::is_empty) && !req.namespace.is_empty() {
+        a.metadata.namespace = Some(req.namespace.clone());
+    }
+    Ok(a)
+}
+
+/// The validating webhook's decision for one request.
+pub async fn review_validate(state: &AppState, mut req: Request) -> (Response, Outcome) {
+    let uid = req.uid.clone();
+    if let Some(reason) = skip_reason(&req) {
+        tracing::debug!(reason, "skipped");
+        return (Response::allow(&uid), Outcome::Skipped);
+    }
+    if unchanged_spec(&req) {
+        // Metadata/status-only updates (labels, finalizers) never depend on the rules.
+        tracing::debug!(reason = "spec unchanged", "skipped");
+        return (Response::allow(&uid), Outcome::Skipped);
+    }
+    let name = display_name(&req);
+    let artifact = match artifact(&mut req) {
+        Ok(a) => a,
+        Err(msg) => return (bad_request(&uid, msg), Outcome::Malformed),
+    };
+
+    let namespace = req.namespace.as_str();
+    let lookups = async {
+        let names = referenced_secrets(&artifact.spec);
+        let found = futures::future::join_all(
+            names
+                .iter()
+                .map(|n| state.secrets.lookup(namespace, n.as_str())),
+        )
+        .await;
+        let mut known = KnownSecrets::new();
+        for (n, l) in names.into_iter().zip(found) {
+            known.insert(n, l);
+        }
+        known
+    };
+    let authz = async {
+        match &state.authz {
+            Some(a) => Some(a.missing(&req.user_info, namespace).await),
+            None => None,
+        }
+    };
+    let (known, authz) = tokio::join!(lookups, authz);
+
+    match authz {
+        Some(Ok(missing)) if !missing.is_empty() => {
+            return (
+                forbidden(&uid, &req, &missing),
+                Outcome::Forbidden,
+            );
+        }
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "authorization check failed");
+            // Fail closed: this check guards privileged Pods. 500 tells the user to retry.
+            let status = Status::failure(
+                500,
+                "InternalError",
+                format!(
+                    "could not check whether {} may create Pods and Jobs in namespace {:?} ({e}); try again",
+                    user_name(&req),
+                    namespace
+                ),
+            );
+            return (Response::deny(&uid, status), Outcome::Denied);
+        }
+        _ => {}
+    }
+
+    let report = validate(&artifact, &known, Mode::Admission);
+    let outcome = if report.is_ok() {
+        Outcome::Allowed
+    } else {
+        Outcome::Denied
+    };
+    (to_response(&uid, &name, report), outcome)
+}
+
+fn user_name(req: &Request) -> String {
+    format!(
+        "user {:?}",
+        req.user_info.username.as_deref().unwrap_or_default()
+    )
+}
+
+fn forbidden(uid: &str, req: &Request, missing: &[Permission]) -> Response {
+    let list: Vec<String> = missing.iter().map(|p| p.to_string()).collect();
+    let msg = format!(
+        "{} may not {} in namespace {:?}: an OSArtifact makes the operator create privileged builder Pods and exporter Jobs on the requester's behalf, so the requester needs these permissions too",
+        user_name(req),
+        list.join(" or "),
+        req.namespace
+    );
+    let mut status = Status::failure(403, "Forbidden", msg);
+    status.details = Some(StatusDetails {
+        name: display_name(req),
+        group: GROUP,
+        kind: KIND,
+        causes: vec![],
+    });
+    Response::deny(uid, status)
+}
+
+/// Turns a validation report into the response kubectl prints best: 422 Invalid with one cause
+/// per violation (`The OSArtifact "a" is invalid:` then one `* field: message` line each).
+pub fn to_response(uid: &str, name: &str, report: Report) -> Response {
+    if report.errors.is_empty() {
+        let mut r = Response::allow(uid);
+        r.warnings = report.warnings;
+        return r;
+    }
+    let all: Vec<String> = report.errors.iter().map(|e| e.to_string()).collect();
+    let joined = if all.len() == 1 {
+        all[0].clone()
+    } else {
+        format!("[{}]", all.join(", "))
+    };
+    let causes = report
+        .errors
+        .iter()
+        .map(|e| StatusCause {
+            reason: e.error_type.cause_reason(),
+            message: e.body(),
+            field: e.field.clone(),
+        })
+        .collect();
+    let mut status = Status::failure(
+        422,
+        "Invalid",
+        format!("{KIND}.{GROUP} {name:?} is invalid: {joined}"),
+    );
+    status.details = Some(StatusDetails {
+        name: name.to_string(),
+        group: GROUP,
+        kind: KIND,
+        causes,
+    });
+    let mut r = Response::deny(uid, status);
+    // Warnings are shown even with a denial; keep them, the user fixes everything in one go.
+    r.warnings = report.warnings;
+    r
+}
+
+/// The mutating webhook's decision: a patch of `add` operations for absent defaulted fields.
+/// It never denies (validation does), so a spec it cannot decode is passed through untouched.
+pub fn review_mutate(req: Request) -> (Response, Outcome) {
+    let uid = req.uid.clone();
+    if skip_reason(&req).is_some() {
+        return (Response::allow(&uid), Outcome::Skipped);
+    }
+    let Some(obj) = &req.object else {
+        return (Response::allow(&uid), Outcome::Skipped);
+    };
+    match defaulting_patch(obj) {
+        Ok(patch) if patch.0.is_empty() => (Response::allow(&uid), Outcome::Allowed),
+        Ok(patch) => (Response::allow(&uid).with_patch(&patch), Outcome::Patched),
+        Err(e) => {
+            tracing::debug!(error = %e, "spec not decodable; no defaults applied");
+            (Response::allow(&uid), Outcome::Allowed)
+        }
+    }
+}
+
+/// The JSON Patch that fills the absent defaulted fields of `obj`'s spec: only `add` operations,
+/// computed by diffing typed round-trips, so it is deterministic and empty when nothing is missing.
+pub fn defaulting_patch(obj: &Value) -> Result<json_patch::Patch, serde_json::Error> {
+    use json_patch::{AddOperation, PatchOperation};
+
+    let before = typed_spec(obj)?;
+    let after = defaulted(&before);
+    if after == before {
+        return Ok(json_patch::Patch(vec![]));
+    }
+    let after_json = serde_json::to_value(&after)?;
+    let has_spec = obj.get("spec").is_some_and(|s| s.is_object());
+    if !has_spec {
+        // Nothing to add into: add the whole defaulted spec at once.
+        return Ok(json_patch::Patch(vec![PatchOperation::Add(AddOperation {
+            path: json_patch::jsonptr::PointerBuf::parse("/spec")
+                .unwrap_or_else(|_| json_patch::jsonptr::PointerBuf::root()),
+            value: after_json,
+        })]));
+    }
+    let before_json = serde_json::to_value(&before)?;
+    let diff = json_patch::diff(&before_json, &after_json);
+    let mut ops = Vec::new();
+    // Dry-apply to the raw object: the typed round-trip may differ from what the user sent, and
+    // an op whose parent is absent in the raw object would make the apiserver reject the patch.
+    let mut probe = obj.clone();
+    for op in diff.0 {
+        let PatchOperation::Add(add) = op else {
+            // apply_defaults is fill-only, so this would be a bug there; never send it.
+            tracing::error!(?op, "defaulting produced a non-add operation; dropped");
+            continue;
+        };
+        let mut path = json_patch::jsonptr::PointerBuf::from_tokens(["spec"]);
+        path.append(&add.path);
+        let op = PatchOperation::Add(AddOperation {
+            path,
+            value: add.value,
+        });
+        let single = json_patch::Patch(vec![op.clone()]);
+        if json_patch::patch(&mut probe, &single).is_ok() {
+            ops.push(op);
+        } else {
+            tracing::warn!(?op, "defaulting operation does not apply to the object; dropped");
+        }
+    }
+    Ok(json_patch::Patch(ops))
+}

@@ -1,0 +1,112 @@
+//! Prometheus metrics (prometheus-client), served on the admin listener.
+
+use std::sync::atomic::AtomicI64;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Webhook {
+    Validate,
+    Mutate,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Outcome {
+    /// Allowed without looking (delete, terminating, status, unchanged spec).
+    Skipped,
+    Allowed,
+    Patched,
+    Denied,
+    Forbidden,
+    Malformed,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AdmissionLabels {
+    pub webhook: Webhook,
+    pub operation: String,
+    pub outcome: Outcome,
+    pub dry_run: bool,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabel {
+    pub webhook: Webhook,
+}
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub admissions: Family<AdmissionLabels, Counter>,
+    pub duration: Family<WebhookLabel, Histogram>,
+    pub cert_reloads: Counter,
+    pub cert_reload_errors: Counter,
+    pub cert_not_after: Gauge<i64, AtomicI64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("osartifact_webhook");
+        let admissions = Family::<AdmissionLabels, Counter>::default();
+        // Counter names must not end in _total: prometheus-client appends it on export.
+        registry.register(
+            "admission_reviews",
+            "AdmissionReviews answered, by webhook, operation and outcome",
+            admissions.clone(),
+        );
+        let duration = Family::<WebhookLabel, Histogram>::new_with_constructor(|| {
+            // Fine buckets below the apiserver's lowest (5 ms): a healthy webhook lives there.
+            Histogram::new([
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1.0, 2.5,
+            ])
+        });
+        registry.register(
+            "admission_duration_seconds",
+            "Time to answer an AdmissionReview, from parsed request to serialised response",
+            duration.clone(),
+        );
+        let cert_reloads = Counter::default();
+        registry.register(
+            "certificate_reloads",
+            "Serving certificate changes picked up without a restart",
+            cert_reloads.clone(),
+        );
+        let cert_reload_errors = Counter::default();
+        registry.register(
+            "certificate_reload_errors",
+            "Serving certificate reads that failed (the previous certificate stays in use)",
+            cert_reload_errors.clone(),
+        );
+        let cert_not_after = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "certificate_not_after_seconds",
+            "Expiry of the serving certificate in use, as a Unix timestamp",
+            cert_not_after.clone(),
+        );
+        Self {
+            registry,
+            admissions,
+            duration,
+            cert_reloads,
+            cert_reload_errors,
+            cert_not_after,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,69 @@
+//! Looking up the Secrets an OSArtifact references, for template validation. One GET per Secret
+//! with a short deadline: the apiserver waits on us (timeoutSeconds: 10), so a slow or failing
+//! lookup becomes a warning rather than a timeout. No cache: it would mean holding every Secret of
+//! the cluster in memory and widening their exposure.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, Client};
+use osartifact_shared::secrets::{SecretLookup, secret_data};
+
+/// Where Secrets come from: the apiserver in production, a map in tests and benchmarks.
+pub trait SecretSource: Send + Sync {
+    fn lookup<'a>(&'a self, namespace: &'a str, name: &'a str) -> BoxFuture<'a, SecretLookup>;
+}
+
+/// Reads Secrets through the Kubernetes API (get only).
+pub struct KubeSecrets {
+    client: Client,
+    timeout: Duration,
+}
+
+impl KubeSecrets {
+    pub fn new(client: Client, timeout: Duration) -> Self {
+        Self { client, timeout }
+    }
+}
+
+impl SecretSource for KubeSecrets {
+    fn lookup<'a>(&'a self, namespace: &'a str, name: &'a str) -> BoxFuture<'a, SecretLookup> {
+        Box::pin(async move {
+            let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+            match tokio::time::timeout(self.timeout, api.get_opt(name)).await {
+                Ok(Ok(Some(secret))) => SecretLookup::Found(secret_data(&secret)),
+                Ok(Ok(None)) => SecretLookup::NotFound,
+                Ok(Err(kube::Error::Api(s))) if s.code == 403 => SecretLookup::Unavailable(
+                    "the webhook is not allowed to read Secrets in this namespace".into(),
+                ),
+                Ok(Err(e)) => {
+                    tracing::warn!(namespace, name, error = %e, "secret lookup failed");
+                    SecretLookup::Unavailable(format!("API error: {e}"))
+                }
+                Err(_) => {
+                    tracing::warn!(namespace, name, "secret lookup timed out");
+                    SecretLookup::Unavailable(format!(
+                        "no answer from the API within {}s",
+                        self.timeout.as_secs_f32()
+                    ))
+                }
+            }
+        })
+    }
+}
+
+/// A fixed set of Secrets, keyed by (namespace, name); everything else is NotFound.
+#[derive(Default, Clone)]
+pub struct StaticSecrets(pub std::collections::BTreeMap<(String, String), SecretLookup>);
+
+impl SecretSource for StaticSecrets {
+    fn lookup<'a>(&'a self, namespace: &'a str, name: &'a str) -> BoxFuture<'a, SecretLookup> {
+        let found = self
+            .0
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+            .unwrap_or(SecretLookup::NotFound);
+        Box::pin(async move { found })
+    }
+}
