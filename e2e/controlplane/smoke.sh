@@ -4,12 +4,14 @@
 #   - the API is up and RBAC/authn work (token and client certificate),
 #   - a namespace can be created (and deleted: the namespace controller runs),
 #   - a Job creates a Pod (it stays Pending: there are no nodes),
-#   - deleting an owner garbage-collects a child with an ownerReference,
+#   - deleting an owner garbage-collects a child with an ownerReference (also when the
+#     owner is a custom resource whose CRD was installed before the controller-manager),
 # then tears everything down. Certificates come from openssl (this script only).
 #
 # Usage: bash e2e/controlplane/smoke.sh        (builds the binaries first if needed)
 #   OSARTIFACT_CONTROLPLANE_BIN=dir  use binaries from dir instead of running build.sh
 #   KEEP_SMOKE_DIR=1                 keep the temp dir (logs, certs, kubeconfigs)
+#   SMOKE_APISERVER_FLAGS / SMOKE_KCM_FLAGS   extra flags (word-split) for experiments
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,17 +30,21 @@ command -v openssl >/dev/null || { log "openssl is needed"; exit 1; }
 
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/osartifact-smoke.XXXXXX")
 PIDS=()
+NAMES=()
 cleanup() {
   local rc=$?
-  local pid
+  trap - EXIT INT TERM
+  # Stop in reverse start order (controller-manager, apiserver, etcd), each with SIGTERM
+  # and up to 10 s to exit before SIGKILL; only the processes this script started.
+  local i pid t
   for (( i=${#PIDS[@]}-1; i>=0; i-- )); do
     pid=${PIDS[i]}
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
+    t=$(date +%s%N)
+    kill -TERM "$pid" 2>/dev/null || continue
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null && log "had to SIGKILL ${NAMES[i]}"
     wait "$pid" 2>/dev/null || true
+    log "stopped ${NAMES[i]} in $(( ($(date +%s%N) - t) / 1000000 ))ms"
   done
   if (( rc != 0 )); then
     log "FAILED (exit $rc); last log lines:"
@@ -144,7 +150,7 @@ log "starting etcd on 127.0.0.1:$ETCD_PORT"
   --unsafe-no-fsync=true \
   --log-level=warn \
   >etcd.log 2>&1 &
-PIDS+=($!)
+PIDS+=($!); NAMES+=(etcd)
 wait_for 30 "etcd health" curl -sf "http://127.0.0.1:$ETCD_PORT/health"
 T_ETCD=$(( $(date +%s) - T0 ))
 log "etcd healthy"
@@ -172,11 +178,33 @@ T_API0=$(date +%s)
   --enable-priority-and-fairness=false \
   --profiling=false \
   --cert-dir="$DIR/apiserver-certs" \
+  ${SMOKE_APISERVER_FLAGS:-} \
   >kube-apiserver.log 2>&1 &
-PIDS+=($!)
+PIDS+=($!); NAMES+=(kube-apiserver)
 wait_for 90 "kube-apiserver /readyz" curl -sf --cacert pki/ca.crt -H "Authorization: Bearer $ADMIN_TOKEN" "$API/readyz"
 T_API=$(( $(date +%s) - T_API0 ))
 log "kube-apiserver ready after ${T_API}s"
+
+# CRDs go in BEFORE the controller-manager starts: its garbage collector learns about new
+# resource types only by re-reading discovery every 30 s, so the owner of a CR created
+# after kcm start cascades only after 30-45 s. Installed first, it cascades in ~1 s.
+k apply -f - >&2 <<YAML
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.smoke.osartifact.example
+spec:
+  group: smoke.osartifact.example
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+YAML
+k wait --for=condition=Established --timeout=30s crd/widgets.smoke.osartifact.example >&2
 
 # ------------------------------------------------------------------ kube-controller-manager
 log "starting kube-controller-manager (secure port $KCM_PORT)"
@@ -189,13 +217,15 @@ T_KCM0=$(date +%s)
   --secure-port="$KCM_PORT" \
   --cert-dir="$DIR/kcm-certs" \
   --leader-elect=false \
+  --authentication-skip-lookup=true \
   --use-service-account-credentials=true \
   --service-account-private-key-file="$DIR/pki/sa.key" \
   --root-ca-file="$DIR/pki/ca.crt" \
   --controllers='*' \
   --profiling=false \
+  ${SMOKE_KCM_FLAGS:-} \
   >kube-controller-manager.log 2>&1 &
-PIDS+=($!)
+PIDS+=($!); NAMES+=(kube-controller-manager)
 wait_for 60 "kube-controller-manager /healthz" curl -sfk "https://127.0.0.1:$KCM_PORT/healthz"
 T_KCM=$(( $(date +%s) - T_KCM0 ))
 log "kube-controller-manager healthy after ${T_KCM}s"
@@ -252,6 +282,33 @@ child_gone() { ! k -n "$NS" get configmap child >/dev/null 2>&1; }
 T_GC0=$(date +%s)
 wait_for 90 "garbage collection of the child ConfigMap" child_gone
 log "garbage collector deleted the child after $(( $(date +%s) - T_GC0 ))s"
+
+k -n "$NS" apply -f - >&2 <<YAML
+apiVersion: smoke.osartifact.example/v1
+kind: Widget
+metadata:
+  name: w
+YAML
+W_UID=$(k -n "$NS" get widget w -o jsonpath='{.metadata.uid}')
+k -n "$NS" apply -f - >&2 <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: widget-child
+  ownerReferences:
+  - apiVersion: smoke.osartifact.example/v1
+    kind: Widget
+    name: w
+    uid: ${W_UID}
+    controller: true
+    blockOwnerDeletion: true
+data: {a: b}
+YAML
+T_CRGC0=$(date +%s)
+k -n "$NS" delete widget w --wait=true --timeout=90s >&2
+cr_child_gone() { ! k -n "$NS" get configmap widget-child >/dev/null 2>&1; }
+wait_for 90 "garbage collection of the child of a custom resource" cr_child_gone
+log "garbage collector deleted the child of a CR (CRD installed before kcm start) after $(( $(date +%s) - T_CRGC0 ))s"
 
 T_NS0=$(date +%s)
 k delete namespace "$NS" --wait=true --timeout=90s >&2
