@@ -31,9 +31,17 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/osartifact-dry-run.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 # 1. The CRD for real, client-side, so the custom resources in the samples can be validated.
+# A failure here is reported at the end; the other kustomizations are still checked.
+failed=()
+passed=0
 log "applying the CRD (client-side apply)"
-"$KUBECTL" apply -k "$manifests/crd" >&2
-"$KUBECTL" wait --for=condition=Established --timeout=60s crd/osartifacts.build.kairos.io >&2
+if "$KUBECTL" apply -k "$manifests/crd" >&2 &&
+  "$KUBECTL" wait --for=condition=Established --timeout=60s crd/osartifacts.build.kairos.io >&2; then
+  log "ok   crd (client-side apply, Established)"
+else
+  log "FAIL crd: the CRD could not be applied client-side (see above)"
+  failed+=("crd(client-side-apply)")
+fi
 
 # 2. The install namespace for real: namespaced objects can only be dry-run into an existing one.
 log "applying the namespace"
@@ -45,8 +53,6 @@ if [[ -n $("$KUBECTL" api-resources --api-group=cert-manager.io -o name 2>/dev/n
 fi
 
 # 3. Every kustomization, in a stable order.
-failed=()
-passed=0
 while IFS= read -r kfile; do
   dir=$(dirname "$kfile")
   rel=${dir#"$manifests"/}
