@@ -234,7 +234,10 @@ log "kube-controller-manager healthy after ${T_KCM}s"
 k version >&2
 [[ $(k auth whoami -o jsonpath='{.status.userInfo.username}') == admin ]]
 [[ $("$BIN/kubectl" --kubeconfig="$DIR/cert-admin.kubeconfig" auth whoami -o jsonpath='{.status.userInfo.username}') == cert-admin ]]
-log "token and client-certificate authentication work"
+# Anonymous requests are on by default: health and version endpoints are public, the rest is 403.
+anon_code() { curl -s -o /dev/null -w '%{http_code}' --cacert "$DIR/pki/ca.crt" "$API$1"; }
+[[ $(anon_code /readyz) == 200 && $(anon_code /version) == 200 && $(anon_code /api/v1/namespaces) == 403 ]]
+log "token and client-certificate authentication work; anonymous: /readyz 200, /api/v1/namespaces 403"
 
 NS=smoke-$(date +%s)
 k create namespace "$NS" >&2
