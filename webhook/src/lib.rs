@@ -11,3 +11,7 @@ pub mod review;
 pub mod secrets;
 pub mod server;
 pub mod tls;
+pub mod certs_cmd;
+pub mod selfmanaged;
+pub mod serve;
+pub mod client;

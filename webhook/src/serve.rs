@@ -1,0 +1,136 @@
+//! `osartifact-webhook serve`: wires the admission router, TLS, certificates, the admin listener
+//! and shutdown together.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::admission::{AppState, router};
+use crate::authz::{Authorizer, KubeAuthorizer};
+use crate::cli::ServeArgs;
+use crate::metrics::Metrics;
+use crate::secrets::KubeSecrets;
+use crate::server::{ServerOptions, serve_tls};
+use crate::tls::{CertResolver, FileReloader, server_config};
+use crate::{admin, selfmanaged};
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // Standard client discovery: KUBECONFIG / ~/.kube/config, else the in-cluster service account.
+    let client = kube::Client::try_default()
+        .await
+        .context("no Kubernetes API configuration (set KUBECONFIG or run in a Pod)")?;
+    let metrics = Arc::new(Metrics::new());
+    let resolver = CertResolver::new();
+    let health = admin::Health::new(resolver.clone());
+    let cancel = CancellationToken::new();
+
+    if args.self_managed.self_managed_certs {
+        tokio::spawn(selfmanaged::run(
+            client.clone(),
+            args.self_managed.target.clone(),
+            args.self_managed.cert_check_interval,
+            resolver.clone(),
+            metrics.clone(),
+            cancel.clone(),
+        ));
+    } else {
+        let (Some(cert), Some(key)) = (&args.tls_cert_file, &args.tls_private_key_file) else {
+            anyhow::bail!("--tls-cert-file and --tls-private-key-file are required without --self-managed-certs");
+        };
+        let mut reloader = FileReloader::new(cert, key);
+        // Not fatal: a Secret volume may still be filling; readiness stays false until it loads.
+        if let Err(e) = reloader.poll(&resolver, &metrics) {
+            tracing::warn!(error = %e, "serving certificate not loaded yet; will retry");
+        }
+        tokio::spawn(reloader.run(
+            resolver.clone(),
+            metrics.clone(),
+            args.cert_reload_interval,
+            cancel.clone(),
+        ));
+    }
+
+    let authz: Option<Arc<dyn Authorizer>> = if args.authorization_check {
+        Some(Arc::new(KubeAuthorizer::new(client.clone(), args.api_timeout)))
+    } else {
+        tracing::warn!("authorization check disabled (--authorization-check=false)");
+        None
+    };
+    let state = Arc::new(AppState {
+        secrets: Arc::new(KubeSecrets::new(client.clone(), args.api_timeout)),
+        authz,
+        metrics: metrics.clone(),
+    });
+
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let admin_listener = TcpListener::bind(args.admin_listen)
+        .await
+        .with_context(|| format!("binding {}", args.admin_listen))?;
+    tracing::info!(listen = %args.listen, admin = %args.admin_listen, "serving");
+
+    let admin_cancel = CancellationToken::new();
+    let admin_app = admin::router(health.clone(), metrics.clone());
+    let admin_stop = admin_cancel.clone();
+    let admin_task = tokio::spawn(async move {
+        let r = axum::serve(admin_listener, admin_app)
+            .with_graceful_shutdown(async move { admin_stop.cancelled().await })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, "admin listener failed");
+        }
+    });
+
+    let signal_health = health.clone();
+    let signal_cancel = cancel.clone();
+    let delay = args.shutdown_delay;
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        // Unready first, so endpoints stop sending us new connections, then stop accepting.
+        signal_health.begin_shutdown();
+        tracing::info!(delay = ?delay, "shutdown requested; readiness is now false");
+        tokio::time::sleep(delay).await;
+        signal_cancel.cancel();
+    });
+
+    serve_tls(
+        listener,
+        server_config(resolver),
+        router(state),
+        ServerOptions {
+            header_read_timeout: args.header_read_timeout,
+            shutdown_grace: args.shutdown_grace,
+        },
+        cancel,
+    )
+    .await;
+    admin_cancel.cancel();
+    let _ = admin_task.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
