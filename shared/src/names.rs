@@ -32,6 +32,7 @@ pub const BUILDER_CONTAINERS: &[&str] = &[
     "kaniko",
     "release-files",
     "tarball",
+    "iso-overlay",
     "iso",
     "netboot",
     "cloud-image",

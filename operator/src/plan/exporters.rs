@@ -1,0 +1,55 @@
+//! Exporter Jobs `<name>-export-<i>`: the user's JobSpec with the artifacts PVC added read-only as
+//! volume `artifacts`, `backoffLimit: 0` unless set (a failed upload is reported, not retried six
+//! times), and the artifact's pull secrets when the template sets none.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaimVolumeSource, Volume};
+use osartifact_shared::OSArtifactSpec;
+use osartifact_shared::names;
+
+use super::{Identity, child_meta};
+
+pub fn jobs(spec: &OSArtifactSpec, id: &Identity) -> Vec<Job> {
+    spec.exporters
+        .iter()
+        .enumerate()
+        .map(|(i, user)| {
+            let mut job_spec = user.clone();
+            job_spec.backoff_limit.get_or_insert(0);
+            if let Some(pod) = job_spec.template.spec.as_mut() {
+                pod.volumes.get_or_insert_with(Vec::new).push(Volume {
+                    name: "artifacts".into(),
+                    persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                        claim_name: names::artifacts_pvc(&id.name),
+                        read_only: Some(true),
+                    }),
+                    ..Default::default()
+                });
+                if pod.image_pull_secrets.as_ref().is_none_or(Vec::is_empty)
+                    && !spec.image_pull_secrets.is_empty()
+                {
+                    pod.image_pull_secrets = Some(spec.image_pull_secrets.clone());
+                }
+            }
+            // The exporter's pods carry the artifact labels too, so they can be found like the rest.
+            let tmeta = job_spec
+                .template
+                .metadata
+                .get_or_insert_with(Default::default);
+            let labels = tmeta.labels.get_or_insert_with(BTreeMap::new);
+            labels.extend(super::child_labels(id));
+
+            let mut meta = child_meta(id, names::exporter_job(&id.name, i));
+            meta.annotations
+                .get_or_insert_with(BTreeMap::new)
+                .insert(names::EXPORT_INDEX_ANNOTATION.to_string(), i.to_string());
+            Job {
+                metadata: meta,
+                spec: Some(job_spec),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
