@@ -96,7 +96,12 @@ pub async fn ensure_secret(
         };
         let before = set.clone();
         let changes = set.reconcile(subject, policy, now)?;
-        if set == before && secret.data.as_ref().is_some_and(|d| *d == secret_data(&set)) {
+        if set == before
+            && secret
+                .data
+                .as_ref()
+                .is_some_and(|d| *d == secret_data(&set))
+        {
             return Ok((set, changes));
         }
         let mut data = secret.data.take().unwrap_or_default();
@@ -163,7 +168,8 @@ pub async fn sync_ca_bundle(
                         .iter()
                         .flatten()
                         .map(|w| {
-                            let current = w.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice());
+                            let current =
+                                w.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice());
                             (w.name.clone(), current == Some(bundle))
                         })
                         .collect();
@@ -186,7 +192,8 @@ pub async fn sync_ca_bundle(
                         .iter()
                         .flatten()
                         .map(|w| {
-                            let current = w.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice());
+                            let current =
+                                w.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice());
                             (w.name.clone(), current == Some(bundle))
                         })
                         .collect();

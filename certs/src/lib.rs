@@ -226,9 +226,7 @@ pub fn parse_pem(pem: &[u8]) -> Result<Vec<CertInfo>, CertError> {
                     GeneralName::DNSName(d) => dns_names.push(d.to_string()),
                     GeneralName::IPAddress(b) => match b.len() {
                         4 => ips.push(IpAddr::from(<[u8; 4]>::try_from(*b).unwrap_or_default())),
-                        16 => {
-                            ips.push(IpAddr::from(<[u8; 16]>::try_from(*b).unwrap_or_default()))
-                        }
+                        16 => ips.push(IpAddr::from(<[u8; 16]>::try_from(*b).unwrap_or_default())),
                         _ => {}
                     },
                     _ => {}
@@ -358,7 +356,10 @@ impl CertSet {
                         Some("signed by another CA")
                     } else if leaf.not_after - now < secs(policy.cert_renew_before) {
                         Some("near expiry")
-                    } else if subject.dns_names.iter().any(|n| !leaf.dns_names.contains(n))
+                    } else if subject
+                        .dns_names
+                        .iter()
+                        .any(|n| !leaf.dns_names.contains(n))
                         || subject.ips.iter().any(|i| !leaf.ips.contains(i))
                     {
                         Some("names changed")
@@ -470,7 +471,11 @@ mod tests {
     fn nothing_to_do_when_fresh() {
         let mut set = CertSet::bootstrap(&subject(), &policy(), T0).unwrap();
         let before = set.clone();
-        assert!(set.reconcile(&subject(), &policy(), T0 + DAY).unwrap().is_empty());
+        assert!(
+            set.reconcile(&subject(), &policy(), T0 + DAY)
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(set, before);
     }
 
@@ -488,7 +493,11 @@ mod tests {
     #[test]
     fn new_names_reissue() {
         let mut set = CertSet::bootstrap(&subject(), &policy(), T0).unwrap();
-        let s2 = Subject::for_service("osartifact-webhook", "osartifact-system", &["extra.example".into()]);
+        let s2 = Subject::for_service(
+            "osartifact-webhook",
+            "osartifact-system",
+            &["extra.example".into()],
+        );
         let changes = set.reconcile(&s2, &policy(), T0 + DAY).unwrap();
         assert_eq!(changes, vec![Change::IssuedServingCert("names changed")]);
     }
@@ -506,22 +515,33 @@ mod tests {
         assert_eq!(pem_blocks(&set.ca_bundle).len(), 2);
         assert_eq!(set.signing, old_ca);
         // The leaf may have been renewed but is still signed by the old CA.
-        let old_subject = parse_pem(old_ca.cert_pem.as_bytes()).unwrap()[0].subject.clone();
-        assert_eq!(parse_pem(set.tls_crt.as_bytes()).unwrap()[0].issuer, old_subject);
+        let old_subject = parse_pem(old_ca.cert_pem.as_bytes()).unwrap()[0]
+            .subject
+            .clone();
+        assert_eq!(
+            parse_pem(set.tls_crt.as_bytes()).unwrap()[0].issuer,
+            old_subject
+        );
         let _ = leaf;
         // Before the overlap has passed nothing switches.
-        assert!(!set
-            .reconcile(&subject(), &p, t1 + 3600)
-            .unwrap()
-            .contains(&Change::PromotedNextCa));
+        assert!(
+            !set.reconcile(&subject(), &p, t1 + 3600)
+                .unwrap()
+                .contains(&Change::PromotedNextCa)
+        );
         // After it: the next CA signs, the old stays trusted.
         let changes = set.reconcile(&subject(), &p, t1 + 2 * DAY).unwrap();
         assert!(changes.contains(&Change::PromotedNextCa), "{changes:?}");
         assert_ne!(set.signing, old_ca);
         assert!(set.next.is_none());
         assert_eq!(pem_blocks(&set.ca_bundle).len(), 2);
-        let new_subject = parse_pem(set.signing.cert_pem.as_bytes()).unwrap()[0].subject.clone();
-        assert_eq!(parse_pem(set.tls_crt.as_bytes()).unwrap()[0].issuer, new_subject);
+        let new_subject = parse_pem(set.signing.cert_pem.as_bytes()).unwrap()[0]
+            .subject
+            .clone();
+        assert_eq!(
+            parse_pem(set.tls_crt.as_bytes()).unwrap()[0].issuer,
+            new_subject
+        );
         // Once the old CA expired it leaves the bundle.
         let changes = set.reconcile(&subject(), &p, T0 + 3651 * DAY).unwrap();
         assert!(changes.contains(&Change::DroppedExpiredCa), "{changes:?}");
@@ -531,7 +551,8 @@ mod tests {
     #[test]
     fn secret_data_round_trip() {
         let mut set = CertSet::bootstrap(&subject(), &policy(), T0).unwrap();
-        set.reconcile(&subject(), &policy(), T0 + 3300 * DAY).unwrap();
+        set.reconcile(&subject(), &policy(), T0 + 3300 * DAY)
+            .unwrap();
         assert!(set.next.is_some());
         let data: std::collections::BTreeMap<_, _> = set.to_data().into_iter().collect();
         let back = CertSet::from_data(|k| data.get(k).cloned()).unwrap();

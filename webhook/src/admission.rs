@@ -21,9 +21,7 @@ use tracing::{Instrument, field};
 
 use crate::authz::{Authorizer, Permission};
 use crate::metrics::{AdmissionLabels, Metrics, Outcome, Webhook, WebhookLabel};
-use crate::review::{
-    Operation, Request, Response, ReviewIn, Status, StatusCause, StatusDetails,
-};
+use crate::review::{Operation, Request, Response, ReviewIn, Status, StatusCause, StatusDetails};
 use crate::secrets::SecretSource;
 
 pub const GROUP: &str = "build.kairos.io";
@@ -273,10 +271,7 @@ pub async fn review_validate(state: &AppState, mut req: Request) -> (Response, O
 
     match authz {
         Some(Ok(missing)) if !missing.is_empty() => {
-            return (
-                forbidden(&uid, &req, &missing),
-                Outcome::Forbidden,
-            );
+            return (forbidden(&uid, &req, &missing), Outcome::Forbidden);
         }
         Some(Err(e)) => {
             tracing::warn!(error = %e, "authorization check failed");
@@ -431,7 +426,10 @@ pub fn defaulting_patch(obj: &Value) -> Result<json_patch::Patch, serde_json::Er
         if json_patch::patch(&mut probe, &single).is_ok() {
             ops.push(op);
         } else {
-            tracing::warn!(?op, "defaulting operation does not apply to the object; dropped");
+            tracing::warn!(
+                ?op,
+                "defaulting operation does not apply to the object; dropped"
+            );
         }
     }
     Ok(json_patch::Patch(ops))

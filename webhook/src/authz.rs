@@ -80,7 +80,10 @@ impl KubeAuthorizer {
         p: Permission,
     ) -> Result<bool, AuthzError> {
         let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
-        let extra = user.extra.clone().map(|m| m.into_iter().collect::<BTreeMap<_, _>>());
+        let extra = user
+            .extra
+            .clone()
+            .map(|m| m.into_iter().collect::<BTreeMap<_, _>>());
         let sar = SubjectAccessReview {
             spec: SubjectAccessReviewSpec {
                 user: user.username.clone(),

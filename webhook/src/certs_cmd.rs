@@ -38,7 +38,10 @@ pub fn bootstrap(a: &BootstrapArgs) -> anyhow::Result<()> {
     let now = unix_now();
     let ca_crt = a.out_dir.join("ca.crt");
     let ca_key = a.out_dir.join("ca.key");
-    let ca = match (std::fs::read_to_string(&ca_crt), std::fs::read_to_string(&ca_key)) {
+    let ca = match (
+        std::fs::read_to_string(&ca_crt),
+        std::fs::read_to_string(&ca_key),
+    ) {
         (Ok(cert_pem), Ok(key_pem)) => {
             eprintln!("reusing the CA in {}", a.out_dir.display());
             Ca { cert_pem, key_pem }

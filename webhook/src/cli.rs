@@ -22,7 +22,12 @@ pub struct Cli {
     pub serve: ServeArgs,
 
     /// Log format.
-    #[arg(long, global = true, env = "OSARTIFACT_LOG_FORMAT", default_value = "text")]
+    #[arg(
+        long,
+        global = true,
+        env = "OSARTIFACT_LOG_FORMAT",
+        default_value = "text"
+    )]
     pub log_format: LogFormat,
 }
 
@@ -46,19 +51,35 @@ pub enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
     /// Address of the TLS listener for AdmissionReviews.
-    #[arg(long, env = "OSARTIFACT_WEBHOOK_LISTEN", default_value = "0.0.0.0:9443")]
+    #[arg(
+        long,
+        env = "OSARTIFACT_WEBHOOK_LISTEN",
+        default_value = "0.0.0.0:9443"
+    )]
     pub listen: SocketAddr,
 
     /// PEM serving certificate (chain). Reloaded when its contents change.
-    #[arg(long, env = "OSARTIFACT_WEBHOOK_TLS_CERT_FILE", required_unless_present = "self_managed_certs")]
+    #[arg(
+        long,
+        env = "OSARTIFACT_WEBHOOK_TLS_CERT_FILE",
+        required_unless_present = "self_managed_certs"
+    )]
     pub tls_cert_file: Option<PathBuf>,
 
     /// PEM private key of the serving certificate.
-    #[arg(long, env = "OSARTIFACT_WEBHOOK_TLS_PRIVATE_KEY_FILE", required_unless_present = "self_managed_certs")]
+    #[arg(
+        long,
+        env = "OSARTIFACT_WEBHOOK_TLS_PRIVATE_KEY_FILE",
+        required_unless_present = "self_managed_certs"
+    )]
     pub tls_private_key_file: Option<PathBuf>,
 
     /// Address of the plain-HTTP admin listener (/livez, /readyz, /metrics).
-    #[arg(long, env = "OSARTIFACT_WEBHOOK_ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
+    #[arg(
+        long,
+        env = "OSARTIFACT_WEBHOOK_ADMIN_LISTEN",
+        default_value = "0.0.0.0:8080"
+    )]
     pub admin_listen: SocketAddr,
 
     /// Deny creates/updates by users who could not create Pods and Jobs in the namespace
@@ -115,20 +136,37 @@ pub struct CertTargetArgs {
     pub namespace: String,
 
     /// Name of the Secret holding the CA and serving certificate.
-    #[arg(long, env = "OSARTIFACT_WEBHOOK_CERT_SECRET", default_value = "osartifact-webhook-cert")]
+    #[arg(
+        long,
+        env = "OSARTIFACT_WEBHOOK_CERT_SECRET",
+        default_value = "osartifact-webhook-cert"
+    )]
     pub cert_secret: String,
 
     /// Name of the webhook Service (its DNS names go into the certificate).
-    #[arg(long, env = "OSARTIFACT_WEBHOOK_SERVICE", default_value = "osartifact-webhook")]
+    #[arg(
+        long,
+        env = "OSARTIFACT_WEBHOOK_SERVICE",
+        default_value = "osartifact-webhook"
+    )]
     pub service: String,
 
     /// Webhook configurations whose caBundle is kept up to date ("validating:NAME" or
     /// "mutating:NAME"; a bare name is looked up in both kinds).
-    #[arg(long, env = "OSARTIFACT_WEBHOOK_CONFIGS", value_delimiter = ',', default_value = "osartifact-validating,osartifact-mutating")]
+    #[arg(
+        long,
+        env = "OSARTIFACT_WEBHOOK_CONFIGS",
+        value_delimiter = ',',
+        default_value = "osartifact-validating,osartifact-mutating"
+    )]
     pub webhook_configs: Vec<String>,
 
     /// Extra DNS names for the serving certificate (repeatable).
-    #[arg(long = "extra-dns-name", env = "OSARTIFACT_WEBHOOK_EXTRA_DNS_NAMES", value_delimiter = ',')]
+    #[arg(
+        long = "extra-dns-name",
+        env = "OSARTIFACT_WEBHOOK_EXTRA_DNS_NAMES",
+        value_delimiter = ','
+    )]
     pub extra_dns_names: Vec<String>,
 
     #[command(flatten)]
@@ -191,7 +229,9 @@ pub struct EnsureArgs {
 /// Parses `500ms`, `2s`, `10m`, `12h`, `365d` (a bare number is seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: f64 = num
         .parse()
@@ -202,7 +242,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" => n * 60.0,
         "h" => n * 3600.0,
         "d" => n * 86400.0,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m, h or d)")),
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown unit {unit:?} (use ms, s, m, h or d)"
+            ));
+        }
     };
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("{s:?} is not a valid duration"));
@@ -218,7 +262,10 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("365d").unwrap(), Duration::from_secs(365 * 86400));
+        assert_eq!(
+            parse_duration("365d").unwrap(),
+            Duration::from_secs(365 * 86400)
+        );
         assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
         assert!(parse_duration("2 weeks").is_err());
     }
@@ -236,8 +283,11 @@ mod tests {
         .unwrap();
         assert!(cli.command.is_none());
         assert!(!cli.serve.authorization_check);
-        let cli = Cli::try_parse_from(["osartifact-webhook", "serve", "--self-managed-certs"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Serve(a)) if a.self_managed.self_managed_certs));
+        let cli =
+            Cli::try_parse_from(["osartifact-webhook", "serve", "--self-managed-certs"]).unwrap();
+        assert!(
+            matches!(cli.command, Some(Command::Serve(a)) if a.self_managed.self_managed_certs)
+        );
     }
 
     #[test]

@@ -67,3 +67,13 @@ impl SecretSource for StaticSecrets {
         Box::pin(async move { found })
     }
 }
+
+/// No API configured (local runs without a kubeconfig): every lookup is Unavailable, which
+/// validation turns into a warning.
+pub struct NoApi;
+
+impl SecretSource for NoApi {
+    fn lookup<'a>(&'a self, _namespace: &'a str, _name: &'a str) -> BoxFuture<'a, SecretLookup> {
+        Box::pin(async { SecretLookup::Unavailable("no Kubernetes API configured".into()) })
+    }
+}

@@ -11,22 +11,32 @@ use crate::admission::{AppState, router};
 use crate::authz::{Authorizer, KubeAuthorizer};
 use crate::cli::ServeArgs;
 use crate::metrics::Metrics;
-use crate::secrets::KubeSecrets;
+use crate::secrets::{KubeSecrets, NoApi, SecretSource};
 use crate::server::{ServerOptions, serve_tls};
 use crate::tls::{CertResolver, FileReloader, server_config};
 use crate::{admin, selfmanaged};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Standard client discovery: KUBECONFIG / ~/.kube/config, else the in-cluster service account.
-    let client = kube::Client::try_default()
-        .await
-        .context("no Kubernetes API configuration (set KUBECONFIG or run in a Pod)")?;
+    let client = match kube::Client::try_default().await {
+        Ok(c) => Some(c),
+        // Only the Secret lookups would remain: those become warnings, as with an unreachable
+        // API. Handy for local development and benchmarks; anything else needs the API.
+        Err(e) if !args.authorization_check && !args.self_managed.self_managed_certs => {
+            tracing::warn!(error = %e, "no Kubernetes API configured; Secret lookups will report it as a warning");
+            None
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context("no Kubernetes API configuration (set KUBECONFIG or run in a Pod)"));
+        }
+    };
     let metrics = Arc::new(Metrics::new());
     let resolver = CertResolver::new();
     let health = admin::Health::new(resolver.clone());
     let cancel = CancellationToken::new();
 
-    if args.self_managed.self_managed_certs {
+    if let (true, Some(client)) = (args.self_managed.self_managed_certs, &client) {
         tokio::spawn(selfmanaged::run(
             client.clone(),
             args.self_managed.target.clone(),
@@ -37,7 +47,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ));
     } else {
         let (Some(cert), Some(key)) = (&args.tls_cert_file, &args.tls_private_key_file) else {
-            anyhow::bail!("--tls-cert-file and --tls-private-key-file are required without --self-managed-certs");
+            anyhow::bail!(
+                "--tls-cert-file and --tls-private-key-file are required without --self-managed-certs"
+            );
         };
         let mut reloader = FileReloader::new(cert, key);
         // Not fatal: a Secret volume may still be filling; readiness stays false until it loads.
@@ -52,14 +64,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ));
     }
 
-    let authz: Option<Arc<dyn Authorizer>> = if args.authorization_check {
-        Some(Arc::new(KubeAuthorizer::new(client.clone(), args.api_timeout)))
-    } else {
-        tracing::warn!("authorization check disabled (--authorization-check=false)");
-        None
+    let authz: Option<Arc<dyn Authorizer>> = match (&client, args.authorization_check) {
+        (Some(c), true) => Some(Arc::new(KubeAuthorizer::new(c.clone(), args.api_timeout))),
+        _ => {
+            tracing::warn!("authorization check disabled (--authorization-check=false)");
+            None
+        }
+    };
+    let secrets: Arc<dyn SecretSource> = match &client {
+        Some(c) => Arc::new(KubeSecrets::new(c.clone(), args.api_timeout)),
+        None => Arc::new(NoApi),
     };
     let state = Arc::new(AppState {
-        secrets: Arc::new(KubeSecrets::new(client.clone(), args.api_timeout)),
+        secrets,
         authz,
         metrics: metrics.clone(),
     });

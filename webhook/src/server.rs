@@ -78,10 +78,7 @@ pub async fn serve_tls(
                 .header_read_timeout(timeout);
             builder.http2().timer(TokioTimer::new());
             let conn = builder
-                .serve_connection_with_upgrades(
-                    TokioIo::new(tls),
-                    TowerToHyperService::new(app),
-                )
+                .serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(app))
                 .into_owned();
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");

@@ -12,13 +12,19 @@ fn check(args: &[&str], stdin: Option<&str>) -> (i32, String) {
     use std::io::Write;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_osartifact-webhook"));
     cmd.arg("check").args(args).current_dir(root());
-    cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
     let mut child = cmd.spawn().expect("spawn osartifact-webhook");
     if let Some(mut input) = child.stdin.take() {
-        input.write_all(stdin.unwrap_or("").as_bytes()).expect("write stdin");
+        input
+            .write_all(stdin.unwrap_or("").as_bytes())
+            .expect("write stdin");
     }
     let out = child.wait_with_output().expect("wait");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]
@@ -35,7 +41,10 @@ fn every_example_is_admissible() {
         let (code, out) = check(&["-f", f], None);
         assert_eq!(code, 0, "{f}:\n{out}");
         assert!(!out.contains("warning:"), "{f} has warnings:\n{out}");
-        assert!(out.contains("1 OSArtifact(s) checked, 1 admissible"), "{f}:\n{out}");
+        assert!(
+            out.contains("1 OSArtifact(s) checked, 1 admissible"),
+            "{f}:\n{out}"
+        );
     }
 }
 
@@ -76,7 +85,10 @@ spec:
         "<stdin>: OSArtifact default/broken: spec.volumes[1].name: Duplicate value: \"data\"",
         "<stdin>: OSArtifact default/broken: spec.volumeBindings.overlayISO: Not found: \"iso-extra\": no volume of that name in spec.volumes",
     ] {
-        assert!(out.lines().any(|l| l.starts_with(line)), "missing {line:?} in:\n{out}");
+        assert!(
+            out.lines().any(|l| l.starts_with(line)),
+            "missing {line:?} in:\n{out}"
+        );
     }
 }
 

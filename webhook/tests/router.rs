@@ -52,7 +52,10 @@ fn state() -> Arc<AppState> {
         ns("unreachable"),
         SecretLookup::Unavailable("no answer from the API within 2s".into()),
     );
-    secrets.insert(ns("cloud-config"), found(&[("userdata", "#cloud-config\n")]));
+    secrets.insert(
+        ns("cloud-config"),
+        found(&[("userdata", "#cloud-config\n")]),
+    );
     let authz = StaticAuthorizer {
         denied: BTreeMap::from([("mallory".to_string(), vec![REQUIRED[1]])]),
         unreachable: BTreeSet::from(["unreachable".to_string()]),
@@ -77,7 +80,9 @@ async fn post(state: Arc<AppState>, path: &str, body: Vec<u8>) -> (StatusCode, V
 
 fn decode_patch(body: &Value) -> Option<Value> {
     let b64 = body.pointer("/response/patch")?.as_str()?;
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
     Some(serde_json::from_slice(&raw).unwrap())
 }
 
@@ -108,7 +113,11 @@ async fn golden_fixtures() {
     for path in &names {
         let file = path.file_name().unwrap().to_string_lossy().to_string();
         let case = file.trim_end_matches(".review.json");
-        let route = if case.starts_with("validate-") { "/validate" } else { "/mutate" };
+        let route = if case.starts_with("validate-") {
+            "/validate"
+        } else {
+            "/mutate"
+        };
         let input = std::fs::read(path).unwrap();
         let (status, body) = post(state(), route, input.clone()).await;
         let got = observed(status, &body);
@@ -162,13 +171,19 @@ async fn defaulting_is_idempotent_and_deterministic() {
         let patch: json_patch::Patch =
             serde_json::from_value(decode_patch(&body).expect("a patch")).unwrap();
         for op in &patch.0 {
-            assert!(matches!(op, json_patch::PatchOperation::Add(_)), "{case}: {op:?}");
+            assert!(
+                matches!(op, json_patch::PatchOperation::Add(_)),
+                "{case}: {op:?}"
+            );
         }
         let mut review: Value = serde_json::from_slice(&input).unwrap();
         json_patch::patch(&mut review["request"]["object"], &patch).unwrap();
         let (_, again) = post(state(), "/mutate", serde_json::to_vec(&review).unwrap()).await;
         let again: Value = serde_json::from_slice(&again).unwrap();
-        assert!(again["response"].get("patch").is_none(), "{case}: {again:#}");
+        assert!(
+            again["response"].get("patch").is_none(),
+            "{case}: {again:#}"
+        );
         assert!(again["response"].get("patchType").is_none(), "{case}");
     }
 }
@@ -181,7 +196,8 @@ async fn authorization_check_can_be_switched_off() {
         authz: None,
         metrics: Arc::new(Metrics::new()),
     });
-    let input = std::fs::read(fixtures().join("validate-create-forbidden-user.review.json")).unwrap();
+    let input =
+        std::fs::read(fixtures().join("validate-create-forbidden-user.review.json")).unwrap();
     let (status, body) = post(off, "/validate", input).await;
     assert_eq!(status, StatusCode::OK);
     let body: Value = serde_json::from_slice(&body).unwrap();
@@ -217,5 +233,8 @@ async fn metrics_count_reviews() {
         "{text}"
     );
     assert!(text.contains(r#"outcome="Malformed""#), "{text}");
-    assert!(text.contains("osartifact_webhook_admission_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains("osartifact_webhook_admission_duration_seconds_bucket"),
+        "{text}"
+    );
 }

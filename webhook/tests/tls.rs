@@ -85,7 +85,10 @@ async fn admit(conn: &mut Conn) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     if status != 200 || !String::from_utf8_lossy(&body).contains(r#""allowed":true"#) {
-        return Err(format!("status {status}: {}", String::from_utf8_lossy(&body)));
+        return Err(format!(
+            "status {status}: {}",
+            String::from_utf8_lossy(&body)
+        ));
     }
     Ok(())
 }
@@ -163,11 +166,18 @@ async fn reload_under_concurrent_requests_without_failures() {
     let stop = Arc::new(AtomicBool::new(false));
     let ok = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let seen = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::<Vec<u8>>::new()));
+    let seen = Arc::new(std::sync::Mutex::new(
+        std::collections::BTreeSet::<Vec<u8>>::new(),
+    ));
     let mut workers = Vec::new();
     for w in 0..8 {
-        let (cfg, stop, ok, failures, seen) =
-            (cfg.clone(), stop.clone(), ok.clone(), failures.clone(), seen.clone());
+        let (cfg, stop, ok, failures, seen) = (
+            cfg.clone(),
+            stop.clone(),
+            ok.clone(),
+            failures.clone(),
+            seen.clone(),
+        );
         let addr = s.addr;
         workers.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
@@ -218,16 +228,29 @@ async fn reload_under_concurrent_requests_without_failures() {
     cancel.cancel();
     reload_task.await.unwrap();
 
-    let failures = failures.lock().unwrap();
-    assert!(failures.is_empty(), "{} failures: {:?}", failures.len(), &failures[..failures.len().min(5)]);
-    assert!(ok.load(Ordering::Relaxed) > 100, "too few requests: {}", ok.load(Ordering::Relaxed));
+    let failures = failures.lock().unwrap().clone();
+    assert!(
+        failures.is_empty(),
+        "{} failures: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert!(
+        ok.load(Ordering::Relaxed) > 100,
+        "too few requests: {}",
+        ok.load(Ordering::Relaxed)
+    );
     // The last certificate is served, and the reloads were picked up.
     let mut last = Conn::connect(s.addr, "localhost", cfg).await.unwrap();
     assert_eq!(&last.peer_leaf, leaves.last().unwrap());
     admit(&mut last).await.unwrap();
-    let seen = seen.lock().unwrap();
-    assert!(seen.len() >= 4, "only {} distinct certificates served", seen.len());
-    assert!(s.metrics.encode().contains("osartifact_webhook_certificate_reloads_total 5"));
+    let seen = seen.lock().unwrap().len();
+    assert!(seen >= 4, "only {} distinct certificates served", seen);
+    assert!(
+        s.metrics
+            .encode()
+            .contains("osartifact_webhook_certificate_reloads_total 5")
+    );
     s.cancel.cancel();
     s.task.await.unwrap();
 }
@@ -258,7 +281,9 @@ async fn ca_rotation_keeps_old_bundle_clients_working_through_the_overlap() {
     serve(&set);
     let overlap_client = client_config(set.ca_bundle.as_bytes(), &[b"http/1.1"]).unwrap();
     for cfg in [&old_client, &overlap_client] {
-        let mut c = Conn::connect(s.addr, "localhost", cfg.clone()).await.unwrap();
+        let mut c = Conn::connect(s.addr, "localhost", cfg.clone())
+            .await
+            .unwrap();
         admit(&mut c).await.unwrap();
     }
     // A keep-alive connection opened during the overlap survives the switch below.
@@ -272,7 +297,10 @@ async fn ca_rotation_keeps_old_bundle_clients_working_through_the_overlap() {
         ..Policy::default()
     };
     let changes = set.reconcile(&subject(), &finish, now).unwrap();
-    assert!(changes.contains(&osartifact_certs::Change::PromotedNextCa), "{changes:?}");
+    assert!(
+        changes.contains(&osartifact_certs::Change::PromotedNextCa),
+        "{changes:?}"
+    );
     serve(&set);
     let mut c = Conn::connect(s.addr, "localhost", overlap_client.clone())
         .await
@@ -282,7 +310,11 @@ async fn ca_rotation_keeps_old_bundle_clients_working_through_the_overlap() {
     // The current bundle still trusts the old CA (replicas that have not reloaded yet).
     assert!(set.ca_bundle.contains(old_bundle.trim()));
     // Without the overlap step a client with only the old CA would now fail: this is why it exists.
-    assert!(Conn::connect(s.addr, "localhost", old_client).await.is_err());
+    assert!(
+        Conn::connect(s.addr, "localhost", old_client)
+            .await
+            .is_err()
+    );
     s.cancel.cancel();
     s.task.await.unwrap();
 }
@@ -294,7 +326,9 @@ async fn graceful_shutdown_finishes_keep_alive_requests_and_stops_accepting() {
     s.resolver
         .set(certified_key(set.tls_crt.as_bytes(), set.tls_key.as_bytes()).unwrap());
     let cfg = client_config(set.ca_bundle.as_bytes(), &[b"http/1.1"]).unwrap();
-    let mut c = Conn::connect(s.addr, "localhost", cfg.clone()).await.unwrap();
+    let mut c = Conn::connect(s.addr, "localhost", cfg.clone())
+        .await
+        .unwrap();
     admit(&mut c).await.unwrap();
     s.cancel.cancel();
     tokio::time::timeout(Duration::from_secs(5), s.task)
