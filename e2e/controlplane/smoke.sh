@@ -232,6 +232,13 @@ log "kube-controller-manager healthy after ${T_KCM}s"
 
 # ------------------------------------------------------------------ checks
 k version >&2
+# /version carries the ldflags set by build.sh (gitVersion, gitMajor, gitMinor).
+source "$here/versions.env"
+minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
+ver=$(k get --raw /version)
+grep -q "\"gitVersion\": *\"${KUBERNETES_VERSION}\"" <<<"$ver"
+grep -q "\"major\": *\"1\"" <<<"$ver"
+grep -q "\"minor\": *\"${minor}\"" <<<"$ver"
 [[ $(k auth whoami -o jsonpath='{.status.userInfo.username}') == admin ]]
 [[ $("$BIN/kubectl" --kubeconfig="$DIR/cert-admin.kubeconfig" auth whoami -o jsonpath='{.status.userInfo.username}') == cert-admin ]]
 # Anonymous requests are on by default: health and version endpoints are public, the rest is 403.
