@@ -1,0 +1,305 @@
+//! One control plane per test binary, started on first use, with the CRD and RBAC installed;
+//! the webhook and the operator started on demand; and a namespace per test.
+//!
+//! Statics are never dropped, so the processes of the shared environment are stopped by the
+//! exit hook and PR_SET_PDEATHSIG (see `procs`); the temp dir goes with the exit hook too.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::controlplane::ControlPlane;
+use crate::identity::{self, Identity, SA_GROUPS, SYSTEM_NAMESPACE};
+use crate::kubectl::{Kubectl, Output};
+use crate::operator::Operator;
+use crate::paths;
+use crate::wait::poll;
+use crate::webhook::Webhook;
+
+/// The shared environment of one test binary.
+pub struct Env {
+    pub cp: ControlPlane,
+    /// The operator's ServiceAccount identity (client certificate).
+    pub operator_id: Identity,
+    /// The webhook's ServiceAccount identity.
+    pub webhook_id: Identity,
+    /// Scratch space (removed at exit).
+    pub data_dir: PathBuf,
+    pub log_dir: PathBuf,
+    webhook: Mutex<Option<Webhook>>,
+    operator: Mutex<Option<Operator>>,
+    counter: AtomicUsize,
+}
+
+static ENV: OnceLock<std::result::Result<Env, String>> = OnceLock::new();
+static DATA_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+extern "C" fn remove_data_dir() {
+    if let Some(d) = DATA_DIR.get()
+        && std::env::var_os("OSARTIFACT_E2E_KEEP").is_none()
+    {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// The environment of this test binary (started on first call). Panics with the reason
+/// when it cannot start: every test depends on it.
+pub fn env() -> &'static Env {
+    match ENV.get_or_init(|| Env::start(&paths::test_binary_name()).map_err(|e| format!("{e:#}"))) {
+        Ok(e) => e,
+        Err(e) => panic!("the e2e environment did not start: {e}"),
+    }
+}
+
+impl Env {
+    /// Starts a control plane, installs manifests/crd and manifests/rbac.
+    pub fn start(name: &str) -> Result<Self> {
+        let bin = paths::controlplane_bin()?;
+        let log_dir = paths::log_dir(name)?;
+        let data_dir = tempfile::Builder::new()
+            .prefix(&format!("osartifact-e2e-{name}-"))
+            .tempdir()?
+            .keep();
+        if DATA_DIR.set(data_dir.clone()).is_ok() {
+            // SAFETY: registering a plain extern "C" fn; it runs after the processes' exit
+            // hook (atexit runs in reverse order of registration, and procs registers first).
+            unsafe {
+                libc::atexit(remove_data_dir);
+            }
+        }
+        let started = std::time::Instant::now();
+        let cp = ControlPlane::start(&bin, &data_dir, &log_dir)?;
+        let operator_id = cp.identity("operator", identity::OPERATOR_USER, SA_GROUPS)?;
+        let webhook_id = cp.identity("webhook", identity::WEBHOOK_USER, SA_GROUPS)?;
+        let env = Self {
+            cp,
+            operator_id,
+            webhook_id,
+            data_dir,
+            log_dir,
+            webhook: Mutex::new(None),
+            operator: Mutex::new(None),
+            counter: AtomicUsize::new(0),
+        };
+        env.install()?;
+        eprintln!(
+            "[e2e] control plane {} ready in {:.1}s; logs in {}",
+            env.cp.server,
+            started.elapsed().as_secs_f64(),
+            env.log_dir.display()
+        );
+        Ok(env)
+    }
+
+    /// Installs the CRD and the RBAC manifests as admin, as a cluster admin would.
+    fn install(&self) -> Result<()> {
+        let k = self.k();
+        let ws = paths::workspace();
+        k.run_stdin(
+            &["apply", "-f", "-"],
+            Some(&format!(
+                "{{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{{\"name\":\"{SYSTEM_NAMESPACE}\"}}}}"
+            )),
+        )?
+        .ok()?;
+        // OSARTIFACT_E2E_CRD: a CRD file under development instead of the shipped one (for
+        // trying a fix; CI never sets it).
+        let crd = match std::env::var("OSARTIFACT_E2E_CRD") {
+            Ok(f) => vec!["apply".to_string(), "-f".into(), f],
+            Err(_) => vec![
+                "apply".to_string(),
+                "-k".into(),
+                ws.join("manifests/crd").display().to_string(),
+            ],
+        };
+        let crd: Vec<&str> = crd.iter().map(String::as_str).collect();
+        k.run(&crd)?.ok().context("installing the CRD")?;
+        // The rbac base leaves namespaces to the overlay; -n puts its namespaced objects
+        // where the default overlay would.
+        k.run(&[
+            "apply",
+            "-n",
+            SYSTEM_NAMESPACE,
+            "-k",
+            &ws.join("manifests/rbac").display().to_string(),
+        ])?
+        .ok()
+        .context("installing manifests/rbac")?;
+        k.run(&[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/osartifacts.build.kairos.io",
+        ])?
+        .ok()?;
+        Ok(())
+    }
+
+    /// kubectl as admin.
+    pub fn k(&self) -> Kubectl {
+        self.cp.kubectl()
+    }
+
+    /// kubectl as `id`.
+    pub fn k_as(&self, id: &Identity) -> Kubectl {
+        self.cp.kubectl_as(id)
+    }
+
+    /// Starts the webhook (once per binary) and registers the shipped configurations.
+    pub fn webhook(&self) -> MutexGuard<'_, Option<Webhook>> {
+        let mut g = self.webhook.lock().unwrap_or_else(|e| e.into_inner());
+        if g.is_none() {
+            let w = Webhook::start(
+                &self.data_dir.join("webhook"),
+                &self.log_dir,
+                &self.webhook_id,
+                &[],
+            )
+            .and_then(|w| {
+                w.register(&self.cp, &w.ca.cert_pem.clone())?;
+                Ok(w)
+            });
+            match w {
+                Ok(w) => *g = Some(w),
+                Err(e) => panic!("starting osartifact-webhook: {e:#}"),
+            }
+        }
+        g
+    }
+
+    /// Starts the shared operator (once per binary).
+    pub fn operator(&self) -> MutexGuard<'_, Option<Operator>> {
+        let mut g = self.operator.lock().unwrap_or_else(|e| e.into_inner());
+        if g.is_none() {
+            match Operator::start(&self.log_dir, "osartifact-operator", &self.operator_id, &[]) {
+                Ok(o) => *g = Some(o),
+                Err(e) => panic!("starting osartifact-operator: {e:#}"),
+            }
+        }
+        g
+    }
+
+    /// A fresh namespace for one test, deleted when the returned guard drops.
+    pub fn namespace(&'static self, prefix: &str) -> Ns {
+        let n = self.counter.fetch_add(1, Ordering::SeqCst);
+        let name = format!("{prefix}-{n}");
+        let out = self.k().run(&["create", "namespace", &name]);
+        match out.and_then(Output::ok) {
+            Ok(_) => {}
+            Err(e) => panic!("creating namespace {name}: {e:#}"),
+        }
+        Ns { name, env: self }
+    }
+
+    /// The last log lines of every process, for failure reports.
+    pub fn log_tails(&self, n: usize) -> String {
+        let mut s = self.cp.log_tails(n);
+        if let Ok(g) = self.webhook.try_lock()
+            && let Some(w) = g.as_ref()
+        {
+            s.push_str(&format!("----- osartifact-webhook\n{}\n", w.tail(n)));
+        }
+        if let Ok(g) = self.operator.try_lock()
+            && let Some(o) = g.as_ref()
+        {
+            s.push_str(&format!("----- osartifact-operator\n{}\n", o.tail(n)));
+        }
+        s
+    }
+}
+
+/// A test's namespace. Dropping it deletes the namespace (without waiting) and, when the
+/// test is failing, prints the last lines of every process log.
+pub struct Ns {
+    pub name: String,
+    pub env: &'static Env,
+}
+
+impl Ns {
+    /// kubectl as admin in this namespace: `args` then `-n <ns>`.
+    pub fn k(&self, args: &[&str]) -> Output {
+        self.k_stdin(args, None)
+    }
+
+    /// Same, with stdin.
+    pub fn k_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.k_with(&self.env.k(), args, stdin)
+    }
+
+    /// kubectl as `kubectl` in this namespace.
+    pub fn k_with(&self, kubectl: &Kubectl, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut a: Vec<&str> = args.to_vec();
+        a.extend_from_slice(&["-n", &self.name]);
+        match kubectl.run_stdin(&a, stdin) {
+            Ok(o) => o,
+            Err(e) => panic!("running kubectl {}: {e:#}", a.join(" ")),
+        }
+    }
+
+    /// `kubectl get <what> -o json` in this namespace; `None` when not found.
+    pub fn get(&self, what: &[&str]) -> Option<serde_json::Value> {
+        let mut a = vec!["get"];
+        a.extend_from_slice(what);
+        a.extend_from_slice(&["-o", "json", "--ignore-not-found"]);
+        let out = self.k(&a);
+        if !out.success {
+            panic!("{out}");
+        }
+        if out.stdout.trim().is_empty() {
+            return None;
+        }
+        Some(serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout)))
+    }
+
+    /// Polls `kubectl get <what> -o json` until `pred` holds; returns the object.
+    pub fn wait_for(
+        &self,
+        what: &[&str],
+        desc: &str,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let r = poll(desc, timeout, |last| {
+            let v = self.get(what);
+            *last = v
+                .as_ref()
+                .map(|v| {
+                    let s = v.get("status").cloned().unwrap_or_default();
+                    format!("status: {s}")
+                })
+                .unwrap_or_else(|| "not found".into());
+            Ok(v.filter(|v| pred(v)))
+        });
+        match r {
+            Ok(v) => v,
+            Err(e) => panic!("{e:#} ({} in namespace {})", what.join(" "), self.name),
+        }
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "[e2e] test in namespace {} failed; logs in {}\n{}",
+                self.name,
+                self.env.log_dir.display(),
+                self.env.log_tails(25)
+            );
+            if let Ok(o) = self
+                .env
+                .k()
+                .run(&["get", "all,osartifacts,events", "-n", &self.name])
+            {
+                eprintln!("{}{}", o.stdout, o.stderr);
+            }
+        }
+        let _ = self
+            .env
+            .k()
+            .run(&["delete", "namespace", &self.name, "--wait=false"]);
+    }
+}
