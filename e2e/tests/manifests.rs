@@ -438,6 +438,27 @@ fn deployments_are_hardened() {
 }
 
 #[test]
+fn self_managed_webhook_names_match_its_rbac() {
+    let objs = render("default");
+    let d = find(&objs, "Deployment", "osartifact-webhook");
+    let args = strs(&containers(d)[0]["args"]);
+    for a in [
+        "--self-managed-certs=true",
+        "--cert-secret=osartifact-webhook-tls",
+        "--service=osartifact-webhook",
+        "--webhook-configs=validating:osartifact-validating,mutating:osartifact-mutating",
+    ] {
+        assert!(args.contains(&a), "webhook args {args:?} lack {a}");
+    }
+    let env = containers(d)[0]["env"].as_array().unwrap();
+    assert!(
+        env.iter().any(|e| e["name"] == "POD_NAMESPACE"
+            && e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"),
+        "the webhook learns its namespace from POD_NAMESPACE"
+    );
+}
+
+#[test]
 fn webhook_stays_available() {
     let objs = render("default");
     let d = find(&objs, "Deployment", "osartifact-webhook");
@@ -579,13 +600,13 @@ fn rbac_is_least_privilege() {
             (
                 "admissionregistration.k8s.io",
                 "validatingwebhookconfigurations",
-                "get list watch patch update",
+                "get patch update",
                 "osartifact-validating",
             ),
             (
                 "admissionregistration.k8s.io",
                 "mutatingwebhookconfigurations",
-                "get list watch patch update",
+                "get patch update",
                 "osartifact-mutating",
             ),
         ],
@@ -596,10 +617,7 @@ fn rbac_is_least_privilege() {
     let rs = certs["rules"].as_array().unwrap();
     assert_eq!(rs.len(), 2);
     assert_eq!(strs(&rs[0]["resourceNames"]), ["osartifact-webhook-tls"]);
-    assert_eq!(
-        strs(&rs[0]["verbs"]),
-        ["get", "list", "watch", "update", "patch"]
-    );
+    assert_eq!(strs(&rs[0]["verbs"]), ["get", "update", "patch"]);
     assert!(rs[1].get("resourceNames").is_none());
     assert_eq!(strs(&rs[1]["verbs"]), ["create"]);
 
