@@ -31,6 +31,26 @@ generate:
     cargo run -q -p osartifact-shared --example crdgen api-reference > docs/api.md
 
 # ---- webhook (section owned by the webhook engineer) ----
+# Webhook and certificate tests (router goldens, TLS handshakes, rotation).
+test-webhook:
+    cargo test -p osartifact-webhook -p osartifact-certs
+
+# Rewrite the webhook's golden AdmissionReview responses after an intended change; review the diff.
+update-webhook-goldens:
+    UPDATE_GOLDEN=1 cargo test -p osartifact-webhook --test router
+
+# Load test: the webhook vs a fixed-body TLS server on the same stack, release build.
+bench-webhook *ARGS:
+    cargo run --release -q -p osartifact-webhook --bin bench-webhook -- {{ARGS}}
+
+# A CA and serving certificate (localhost, 127.0.0.1) for a local webhook, in DIR.
+webhook-certs dir="target/webhook-certs":
+    cargo run -q -p osartifact-webhook -- certs bootstrap --out-dir {{dir}}
+
+# Run the webhook as a local process against the cluster in KUBECONFIG (certs from webhook-certs).
+webhook-run dir="target/webhook-certs" *ARGS: (webhook-certs dir)
+    cargo run -q -p osartifact-webhook -- serve --listen 127.0.0.1:9443 --admin-listen 127.0.0.1:8080 --tls-cert-file {{dir}}/tls.crt --tls-private-key-file {{dir}}/tls.key {{ARGS}}
+
 
 # ---- operator (section owned by the operator engineer) ----
 

@@ -139,7 +139,7 @@ pub struct CertTargetArgs {
     #[arg(
         long,
         env = "OSARTIFACT_WEBHOOK_CERT_SECRET",
-        default_value = "osartifact-webhook-cert"
+        default_value = "osartifact-webhook-tls"
     )]
     pub cert_secret: String,
 

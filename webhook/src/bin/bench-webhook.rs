@@ -1,1 +1,342 @@
-fn main() {}
+//! `just bench-webhook`: load-tests the webhook router over TLS keep-alive and, in the same run, a
+//! minimal server on the same stack (axum + hyper-util + tokio-rustls) that answers a fixed body:
+//! the ceiling on this machine. Prints requests/s and p50/p99 for both, and their ratio.
+//!
+//! Reviews are built from `examples/*.yaml` (valid as written, plus an invalid variant of each);
+//! Secrets come from the same files, so no request waits on an API. The servers run on one tokio
+//! worker thread and the load generator on another, so each gets about one core of a 2-core host.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use axum::body::Bytes;
+use axum::routing::post;
+use clap::Parser;
+use k8s_openapi::api::core::v1::Secret;
+use osartifact_certs::{CertSet, Policy, Subject, unix_now};
+use osartifact_shared::manifest;
+use osartifact_shared::secrets::{SecretLookup, secret_data};
+use osartifact_webhook::admission::{AppState, router};
+use osartifact_webhook::authz::StaticAuthorizer;
+use osartifact_webhook::client::{Conn, client_config};
+use osartifact_webhook::metrics::Metrics;
+use osartifact_webhook::secrets::StaticSecrets;
+use osartifact_webhook::server::{ServerOptions, serve_tls};
+use osartifact_webhook::tls::{
+    CertResolver, certified_key, install_crypto_provider, server_config,
+};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmark the admission webhook against a fixed-body ceiling server")]
+struct Args {
+    /// Directory with example OSArtifacts (and their Secrets).
+    #[arg(long, default_value = "examples")]
+    examples: PathBuf,
+    /// Concurrent keep-alive connections for the throughput phase.
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+    /// Seconds per throughput phase.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Request rate of the latency phase.
+    #[arg(long, default_value_t = 1000)]
+    rate: u32,
+    /// Seconds of the latency phase.
+    #[arg(long, default_value_t = 5.0)]
+    latency_seconds: f64,
+}
+
+/// Builds CREATE reviews from the examples, valid as written and an invalid variant of each.
+fn reviews(dir: &PathBuf) -> anyhow::Result<(Vec<Bytes>, StaticSecrets)> {
+    let mut paths: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .map(|p| p.to_string_lossy().to_string())
+        .collect();
+    paths.sort();
+    let docs = manifest::read_documents(&paths)?;
+    let mut secrets = BTreeMap::new();
+    let mut out = Vec::new();
+    for doc in &docs {
+        let ns = doc.namespace().to_string();
+        if doc.kind() == "Secret" {
+            let s: Secret = serde_json::from_value(doc.value.clone())?;
+            let name = s.metadata.name.clone().unwrap_or_default();
+            secrets.insert((ns, name), SecretLookup::Found(secret_data(&s)));
+            continue;
+        }
+        if !doc.is_osartifact() {
+            continue;
+        }
+        let mut obj = doc.value.clone();
+        obj["metadata"]["namespace"] = json!(ns);
+        let review = |obj: &Value, i: usize| {
+            json!({
+                "apiVersion": "admission.k8s.io/v1",
+                "kind": "AdmissionReview",
+                "request": {
+                    "uid": format!("00000000-0000-4000-8000-{i:012}"),
+                    "kind": {"group": "build.kairos.io", "version": "v1alpha2", "kind": "OSArtifact"},
+                    "resource": {"group": "build.kairos.io", "version": "v1alpha2", "resource": "osartifacts"},
+                    "name": obj.pointer("/metadata/name").cloned().unwrap_or(json!("")),
+                    "namespace": ns,
+                    "operation": "CREATE",
+                    "userInfo": {"username": "alice", "groups": ["system:authenticated"]},
+                    "object": obj,
+                    "oldObject": null,
+                    "dryRun": false,
+                    "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"}
+                }
+            })
+        };
+        out.push(Bytes::from(serde_json::to_vec(&review(&obj, out.len()))?));
+        // The invalid twin: both image sources, a duplicate and a reserved volume name.
+        let mut bad = obj.clone();
+        bad["spec"]["imageName"] =
+            json!("quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0@flavor");
+        bad["spec"]["baseImageDockerfile"] = json!({"name": "dockerfile"});
+        bad["spec"]["volumes"] =
+            json!([{"name": "artifacts", "emptyDir": {}}, {"name": "artifacts", "emptyDir": {}}]);
+        out.push(Bytes::from(serde_json::to_vec(&review(&bad, out.len()))?));
+    }
+    anyhow::ensure!(!out.is_empty(), "no OSArtifact in {}", dir.display());
+    Ok((out, StaticSecrets(secrets)))
+}
+
+struct Stats {
+    requests: usize,
+    errors: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Stats {
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+    fn pct(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[i]
+    }
+}
+
+/// Closed loop: each connection sends its next request as soon as the last one is answered.
+/// With `rate`, requests are paced instead (spread over the connections).
+async fn load(
+    addr: SocketAddr,
+    ca: &[u8],
+    bodies: Arc<Vec<Bytes>>,
+    connections: usize,
+    duration: Duration,
+    rate: Option<u32>,
+) -> anyhow::Result<Stats> {
+    let cfg = client_config(ca, &[b"http/1.1"]).map_err(|e| anyhow::anyhow!(e))?;
+    let mut conns = Vec::new();
+    for _ in 0..connections {
+        conns.push(
+            Conn::connect(addr, "localhost", cfg.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?,
+        );
+    }
+    // Warm-up: one request per connection.
+    for c in &mut conns {
+        c.post("/validate", bodies[0].clone())
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
+    }
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::new();
+    for (w, mut conn) in conns.into_iter().enumerate() {
+        let bodies = bodies.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0usize;
+            let mut i = w;
+            let mut ticker = rate.map(|r| {
+                let period = Duration::from_secs_f64(connections as f64 / r as f64);
+                let mut t = tokio::time::interval_at(
+                    tokio::time::Instant::now() + period.mul_f64(w as f64 / connections as f64),
+                    period,
+                );
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                t
+            });
+            while Instant::now() < deadline {
+                if let Some(t) = ticker.as_mut() {
+                    t.tick().await;
+                }
+                let body = bodies[i % bodies.len()].clone();
+                i += 1;
+                let t0 = Instant::now();
+                match conn.post("/validate", body).await {
+                    Ok((200, _)) => lat.push(t0.elapsed()),
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await?;
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = start.elapsed();
+    latencies.sort();
+    Ok(Stats {
+        requests: latencies.len(),
+        errors,
+        elapsed,
+        latencies,
+    })
+}
+
+/// Starts a server on its own single-threaded runtime (one OS thread ≈ one core).
+fn start_server(
+    app: Router,
+    resolver: Arc<CertResolver>,
+) -> anyhow::Result<(SocketAddr, CancellationToken)> {
+    let cancel = CancellationToken::new();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stop = cancel.clone();
+    std::thread::spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = tx.send(Err(anyhow::anyhow!(e)));
+                return;
+            }
+        };
+        rt.block_on(async move {
+            let listener = match TcpListener::bind("127.0.0.1:0").await {
+                Ok(l) => l,
+                Err(e) => {
+                    let _ = tx.send(Err(e.into()));
+                    return;
+                }
+            };
+            let _ = tx.send(listener.local_addr().map_err(Into::into));
+            serve_tls(
+                listener,
+                server_config(resolver),
+                app,
+                ServerOptions::default(),
+                stop,
+            )
+            .await;
+        });
+    });
+    let addr = rx.recv()??;
+    Ok((addr, cancel))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    install_crypto_provider();
+    let (bodies, secrets) = reviews(&args.examples)?;
+    let bodies = Arc::new(bodies);
+
+    let set = CertSet::bootstrap(
+        &Subject {
+            dns_names: vec!["localhost".into()],
+            ips: vec![],
+        },
+        &Policy::default(),
+        unix_now(),
+    )?;
+    let resolver = CertResolver::new();
+    resolver.set(certified_key(
+        set.tls_crt.as_bytes(),
+        set.tls_key.as_bytes(),
+    )?);
+
+    let state = Arc::new(AppState {
+        secrets: Arc::new(secrets),
+        // The in-memory authorizer keeps the SAR code path without an apiserver.
+        authz: Some(Arc::new(StaticAuthorizer::default())),
+        metrics: Arc::new(Metrics::new()),
+    });
+    let (webhook, stop_webhook) = start_server(router(state), resolver.clone())?;
+    let fixed: &'static [u8] = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"00000000-0000-4000-8000-000000000000","allowed":true}}"#;
+    let ceiling_app = Router::new().route(
+        "/validate",
+        post(move |_body: Bytes| async move { ([("content-type", "application/json")], fixed) }),
+    );
+    let (ceiling, stop_ceiling) = start_server(ceiling_app, resolver)?;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let avg = bodies.iter().map(|b| b.len()).sum::<usize>() / bodies.len();
+    println!(
+        "{} AdmissionReviews from {} (avg {} bytes, half of them invalid); {} connections, {}s per phase",
+        bodies.len(),
+        args.examples.display(),
+        avg,
+        args.connections,
+        args.seconds
+    );
+    let ca = set.ca_bundle.as_bytes();
+    let d = Duration::from_secs_f64(args.seconds);
+    let ld = Duration::from_secs_f64(args.latency_seconds);
+    let mut rows = Vec::new();
+    for (name, addr) in [
+        ("ceiling (fixed body)", ceiling),
+        ("webhook /validate", webhook),
+    ] {
+        let t = rt.block_on(load(addr, ca, bodies.clone(), args.connections, d, None))?;
+        let l = rt.block_on(load(addr, ca, bodies.clone(), 4, ld, Some(args.rate)))?;
+        rows.push((name, t, l));
+    }
+    println!(
+        "{:<22} {:>10} {:>9} {:>9} {:>7} | {:>9} {:>9} {:>9} {:>7}",
+        "server", "req/s", "p50 ms", "p99 ms", "errors", "@rate/s", "p50 ms", "p99 ms", "errors"
+    );
+    for (name, t, l) in &rows {
+        println!(
+            "{:<22} {:>10.0} {:>9.3} {:>9.3} {:>7} | {:>9.0} {:>9.3} {:>9.3} {:>7}",
+            name,
+            t.rps(),
+            ms(t.pct(0.5)),
+            ms(t.pct(0.99)),
+            t.errors,
+            l.rps(),
+            ms(l.pct(0.5)),
+            ms(l.pct(0.99)),
+            l.errors
+        );
+    }
+    let ratio = rows[1].1.rps() / rows[0].1.rps();
+    println!("throughput ratio webhook/ceiling: {ratio:.2} (target >= 0.80)");
+    println!(
+        "webhook p99 at {} req/s: {:.3} ms (target < 1 ms)",
+        args.rate,
+        ms(rows[1].2.pct(0.99))
+    );
+    stop_webhook.cancel();
+    stop_ceiling.cancel();
+    Ok(())
+}
