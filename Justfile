@@ -54,6 +54,20 @@ webhook-run dir="target/webhook-certs" *ARGS: (webhook-certs dir)
 
 # ---- operator (section owned by the operator engineer) ----
 
+# Operator unit and mocked-API tests.
+test-operator:
+    cargo test -p osartifact-operator
+
+# Print the objects the operator would create for the OSArtifacts (and Secrets) in FILE.
+plan-operator FILE:
+    cargo run -q -p osartifact-operator -- plan -f {{FILE}}
+
+# Benchmark against the control plane in $KUBECONFIG: 500 OSArtifacts to Building, then to Ready,
+# and the operator's peak RSS (the recipe starts a release build of the operator itself).
+bench-operator *ARGS:
+    cargo build --release -q -p osartifact-operator --bins
+    ./target/release/bench-operator --operator-bin ./target/release/osartifact-operator {{ARGS}}
+
 # ---- manifests (section owned by the manifests engineer) ----
 
 # Container engine for `images`: docker, podman or buildah, the first that works (override with ENGINE=...).
