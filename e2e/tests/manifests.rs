@@ -600,13 +600,13 @@ fn rbac_is_least_privilege() {
             (
                 "admissionregistration.k8s.io",
                 "validatingwebhookconfigurations",
-                "get patch update",
+                "get patch",
                 "osartifact-validating",
             ),
             (
                 "admissionregistration.k8s.io",
                 "mutatingwebhookconfigurations",
-                "get patch update",
+                "get patch",
                 "osartifact-mutating",
             ),
         ],
@@ -617,7 +617,7 @@ fn rbac_is_least_privilege() {
     let rs = certs["rules"].as_array().unwrap();
     assert_eq!(rs.len(), 2);
     assert_eq!(strs(&rs[0]["resourceNames"]), ["osartifact-webhook-tls"]);
-    assert_eq!(strs(&rs[0]["verbs"]), ["get", "update", "patch"]);
+    assert_eq!(strs(&rs[0]["verbs"]), ["get", "update"]);
     assert!(rs[1].get("resourceNames").is_none());
     assert_eq!(strs(&rs[1]["verbs"]), ["create"]);
 
