@@ -14,16 +14,27 @@ pub(crate) struct Tree {
 
 #[derive(Clone, Debug)]
 pub(crate) enum Node {
-    Text { text: Vec<u8> },
-    Action { pos: usize, pipe: PipeId },
+    Text {
+        text: Vec<u8>,
+    },
+    Action {
+        pos: usize,
+        pipe: PipeId,
+    },
     If(Control),
     Range(Control),
     With(Control),
-    Break { pos: usize },
-    Continue { pos: usize },
+    Break {
+        pos: usize,
+    },
+    Continue {
+        pos: usize,
+    },
     /// `{{template}}` or the call half of `{{block}}`; always forbidden.
-    Template { pos: usize, keyword: &'static str },
-    Comment,
+    Template {
+        pos: usize,
+        keyword: &'static str,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -60,17 +71,48 @@ pub(crate) enum Number {
 
 #[derive(Clone, Debug)]
 pub(crate) enum Arg {
-    Field { pos: usize, idents: Vec<String> },
-    Variable { pos: usize, idents: Vec<String> },
+    Field {
+        pos: usize,
+        idents: Vec<String>,
+    },
+    Variable {
+        pos: usize,
+        idents: Vec<String>,
+    },
     /// A term followed by fields; the term is an identifier or a parenthesised pipeline.
-    Chain { pos: usize, node: Box<Arg>, fields: Vec<String> },
-    Identifier { pos: usize, name: String },
-    Dot { pos: usize },
-    Nil { pos: usize },
-    Bool { pos: usize, val: bool },
-    Number { pos: usize, text: String, val: Number },
-    String { pos: usize, quoted: String, val: Vec<u8> },
-    Pipe { pos: usize, pipe: PipeId },
+    Chain {
+        pos: usize,
+        node: Box<Arg>,
+        fields: Vec<String>,
+    },
+    Identifier {
+        pos: usize,
+        name: String,
+    },
+    Dot {
+        pos: usize,
+    },
+    Nil {
+        pos: usize,
+    },
+    Bool {
+        pos: usize,
+        val: bool,
+    },
+    Number {
+        pos: usize,
+        text: String,
+        val: Number,
+    },
+    String {
+        pos: usize,
+        quoted: String,
+        val: Vec<u8>,
+    },
+    Pipe {
+        pos: usize,
+        pipe: PipeId,
+    },
 }
 
 impl Arg {

@@ -88,11 +88,12 @@ impl<'t> State<'t> {
         match self.at {
             At::None => None,
             At::Node(n) => Some(match &self.tree.nodes[n as usize] {
-                Node::Action { pos, .. } | Node::Break { pos } | Node::Continue { pos } | Node::Template { pos, .. } => {
-                    *pos
-                }
+                Node::Action { pos, .. }
+                | Node::Break { pos }
+                | Node::Continue { pos }
+                | Node::Template { pos, .. } => *pos,
                 Node::If(c) | Node::Range(c) | Node::With(c) => c.pos,
-                Node::Text { .. } | Node::Comment => 0,
+                Node::Text { .. } => 0,
             }),
             At::Pipe(p) => Some(self.tree.pipes[p as usize].pos),
             At::Cmd(c) => Some(c.pos),
@@ -135,22 +136,36 @@ impl<'t> State<'t> {
     fn fail(&self, msg: impl Into<String>) -> Failure {
         let msg = msg.into();
         match self.at {
-            At::None => Failure::Exec { pos: None, message: msg },
+            At::None => Failure::Exec {
+                pos: None,
+                message: msg,
+            },
             _ => Failure::Exec {
                 pos: self.at_pos(),
-                message: format!("executing {} at <{}>: {}", quote(self.name), self.context(), msg),
+                message: format!(
+                    "executing {} at <{}>: {}",
+                    quote(self.name),
+                    self.context(),
+                    msg
+                ),
             },
         }
     }
 
     fn limit(&self, msg: String) -> Failure {
-        Failure::Limit { pos: self.at_pos(), message: msg }
+        Failure::Limit {
+            pos: self.at_pos(),
+            message: msg,
+        }
     }
 
     fn step(&mut self) -> EResult<()> {
         self.steps += 1;
         if self.steps > self.limits.max_steps {
-            return Err(self.limit(format!("execution step budget of {} exceeded", self.limits.max_steps)));
+            return Err(self.limit(format!(
+                "execution step budget of {} exceeded",
+                self.limits.max_steps
+            )));
         }
         Ok(())
     }
@@ -165,14 +180,17 @@ impl<'t> State<'t> {
                     self.limits.max_output_bytes
                 )));
             }
-            self.steps += (s.len() / 256) as u64;
+            self.steps += (s.len() / 32) as u64;
         }
         self.step()
     }
 
     fn write(&mut self, b: &[u8]) -> EResult<()> {
         if self.out.len() + b.len() > self.limits.max_output_bytes {
-            return Err(self.limit(format!("output exceeds the limit of {} bytes", self.limits.max_output_bytes)));
+            return Err(self.limit(format!(
+                "output exceeds the limit of {} bytes",
+                self.limits.max_output_bytes
+            )));
         }
         self.out.extend_from_slice(b);
         Ok(())
@@ -186,21 +204,27 @@ impl<'t> State<'t> {
         self.vars.truncate(mark);
     }
 
-    fn var_value(&self, name: &str) -> EResult<Value> {
-        match self.vars.iter().rev().find(|(n, _)| *n == name) {
-            Some((_, v)) => Ok(v.clone()),
+    /// Index of the innermost variable called `name`; the search is charged to the step
+    /// budget so templates with huge numbers of variables stay bounded in time.
+    fn find_var(&mut self, name: &str) -> EResult<usize> {
+        let found = self.vars.iter().rposition(|(n, _)| *n == name);
+        let searched = self.vars.len() - found.unwrap_or(0);
+        self.steps += (searched / 64) as u64;
+        match found {
+            Some(i) => Ok(i),
             None => Err(self.fail(format!("undefined variable: {name}"))),
         }
     }
 
+    fn var_value(&mut self, name: &str) -> EResult<Value> {
+        let i = self.find_var(name)?;
+        Ok(self.vars[i].1.clone())
+    }
+
     fn set_var(&mut self, name: &str, v: Value) -> EResult<()> {
-        match self.vars.iter_mut().rev().find(|(n, _)| *n == name) {
-            Some(slot) => {
-                slot.1 = v;
-                Ok(())
-            }
-            None => Err(self.fail(format!("undefined variable: {name}"))),
-        }
+        let i = self.find_var(name)?;
+        self.vars[i].1 = v;
+        Ok(())
     }
 
     fn set_top_var(&mut self, n: usize, v: Value) {
@@ -224,7 +248,6 @@ impl<'t> State<'t> {
         let tree = self.tree;
         match &tree.nodes[id as usize] {
             Node::Text { text } => self.write(text)?,
-            Node::Comment => {}
             Node::Action { pipe, .. } => {
                 let v = self.eval_pipeline(dot, *pipe)?;
                 if tree.pipes[*pipe as usize].decl.is_empty() {
@@ -237,8 +260,11 @@ impl<'t> State<'t> {
             Node::If(c) => self.walk_if_or_with(false, dot, c)?,
             Node::With(c) => self.walk_if_or_with(true, dot, c)?,
             Node::Range(c) => self.walk_range(dot, id, c)?,
-            Node::Template { .. } => {
-                return Err(Flow::Fail(self.fail("define, template and block are not allowed")));
+            Node::Template { keyword, .. } => {
+                // Callers reject these before executing; refuse rather than guess.
+                return Err(Flow::Fail(
+                    self.fail(format!("{{{{{keyword}}}}} is not allowed")),
+                ));
             }
         }
         Ok(())
@@ -290,7 +316,13 @@ impl<'t> State<'t> {
         }
     }
 
-    fn one_iteration(&mut self, c: &'t Control, mark: usize, index: Value, elem: Value) -> Result<(), Flow> {
+    fn one_iteration(
+        &mut self,
+        c: &'t Control,
+        mark: usize,
+        index: Value,
+        elem: Value,
+    ) -> Result<(), Flow> {
         self.iterations += 1;
         if self.iterations > self.limits.max_range_iterations {
             return Err(Flow::Fail(self.limit(format!(
@@ -334,9 +366,9 @@ impl<'t> State<'t> {
             Value::Int(_) | Value::Uint8(_) => {
                 if ndecl > 1 {
                     let shown = self.sprint_one(&val);
-                    return Err(Flow::Fail(
-                        self.fail(format!("can't use {shown} to iterate over more than one variable")),
-                    ));
+                    return Err(Flow::Fail(self.fail(format!(
+                        "can't use {shown} to iterate over more than one variable"
+                    ))));
                 }
                 match val {
                     Value::Int(n) => {
@@ -358,19 +390,24 @@ impl<'t> State<'t> {
                 let data = self.data;
                 for (k, v) in data.iter() {
                     ran = true;
-                    self.one_iteration(c, mark, Value::str(k.as_bytes()), Value::str(v.as_bytes()))?;
+                    self.one_iteration(
+                        c,
+                        mark,
+                        Value::str(k.as_bytes()),
+                        Value::str(v.as_bytes()),
+                    )?;
                 }
             }
             Value::Nil => {}
             other => {
                 let shown = self.sprint_one(other);
-                return Err(Flow::Fail(self.fail(format!("range can't iterate over {shown}"))));
+                return Err(Flow::Fail(
+                    self.fail(format!("range can't iterate over {shown}")),
+                ));
             }
         }
-        if !ran {
-            if let Some(el) = c.else_list {
-                self.walk_list(dot, el)?;
-            }
+        if !ran && let Some(el) = c.else_list {
+            self.walk_list(dot, el)?;
         }
         Ok(())
     }
@@ -403,7 +440,11 @@ impl<'t> State<'t> {
     fn not_a_function(&self, args: &[Arg], fin: &Final) -> EResult<()> {
         if args.len() > 1 || fin.is_some() {
             let mut s = String::new();
-            self.tree.arg_string(&args[0], &mut s);
+            match &args[0] {
+                // Go prints a pipeline operand here without its parentheses.
+                Arg::Pipe { pipe, .. } => self.tree.pipe_string(*pipe, &mut s),
+                other => self.tree.arg_string(other, &mut s),
+            }
             return Err(self.fail(format!("can't give argument to non-function {s}")));
         }
         Ok(())
@@ -420,7 +461,6 @@ impl<'t> State<'t> {
             Arg::Chain { node, fields, .. } => {
                 self.at = At::Arg(first);
                 let recv = self.eval_arg(dot, node)?;
-                self.at = At::Arg(first);
                 return self.eval_field_chain(recv, fields, &cmd.args, fin);
             }
             Arg::Identifier { name, .. } => {
@@ -467,7 +507,13 @@ impl<'t> State<'t> {
         }
     }
 
-    fn eval_field_chain(&mut self, receiver: Value, idents: &[String], args: &[Arg], fin: Final) -> EResult<Value> {
+    fn eval_field_chain(
+        &mut self,
+        receiver: Value,
+        idents: &[String],
+        args: &[Arg],
+        fin: Final,
+    ) -> EResult<Value> {
         let mut receiver = receiver;
         let n = idents.len();
         for ident in &idents[..n.saturating_sub(1)] {
@@ -490,7 +536,10 @@ impl<'t> State<'t> {
                 let v = self.data.get(name).map(|s| s.as_bytes()).unwrap_or(b"");
                 Ok(Value::str(v))
             }
-            other => Err(self.fail(format!("can't evaluate field {name} in type {}", other.type_name()))),
+            other => Err(self.fail(format!(
+                "can't evaluate field {name} in type {}",
+                other.type_name()
+            ))),
         }
     }
 
@@ -500,7 +549,9 @@ impl<'t> State<'t> {
         match a {
             Arg::Dot { .. } => Ok(dot.clone()),
             Arg::Nil { .. } => Ok(Value::Nil),
-            Arg::Field { idents, .. } => self.eval_field_chain(dot.clone(), idents, std::slice::from_ref(a), None),
+            Arg::Field { idents, .. } => {
+                self.eval_field_chain(dot.clone(), idents, std::slice::from_ref(a), None)
+            }
             Arg::Variable { idents, .. } => {
                 let value = self.var_value(&idents[0])?;
                 if idents.len() == 1 {
@@ -512,7 +563,6 @@ impl<'t> State<'t> {
             Arg::Identifier { name, .. } => self.eval_function(dot, name, None, &[], None),
             Arg::Chain { node, fields, .. } => {
                 let recv = self.eval_arg(dot, node)?;
-                self.at = At::Arg(a);
                 self.eval_field_chain(recv, fields, &[], None)
             }
             Arg::Bool { val, .. } => Ok(Value::Bool(*val)),
@@ -546,7 +596,10 @@ impl<'t> State<'t> {
         match v {
             Value::Str(_) => Ok(v),
             Value::Nil => Err(self.fail("invalid value; expected string")),
-            other => Err(self.fail(format!("wrong type for value; expected string; got {}", other.type_name()))),
+            other => Err(self.fail(format!(
+                "wrong type for value; expected string; got {}",
+                other.type_name()
+            ))),
         }
     }
 
@@ -574,7 +627,9 @@ impl<'t> State<'t> {
                 )));
             }
         } else if num_in != fixed {
-            return Err(self.fail(format!("wrong number of args for {name}: want {fixed} got {num_in}")));
+            return Err(self.fail(format!(
+                "wrong number of args for {name}: want {fixed} got {num_in}"
+            )));
         }
 
         if name == "and" || name == "or" {
@@ -594,7 +649,11 @@ impl<'t> State<'t> {
 
         let mut argv: Vec<Value> = Vec::with_capacity(num_in);
         for (i, a) in args.iter().enumerate() {
-            let v = if name == "printf" && i == 0 { self.eval_string_arg(dot, a)? } else { self.eval_arg(dot, a)? };
+            let v = if name == "printf" && i == 0 {
+                self.eval_string_arg(dot, a)?
+            } else {
+                self.eval_arg(dot, a)?
+            };
             argv.push(v);
         }
         if let Some(f) = fin {
@@ -604,10 +663,15 @@ impl<'t> State<'t> {
                 argv.push(f);
             }
         }
-        if let Some(c) = cmd {
-            self.at = At::Cmd(c);
-        }
-        let result = self.call_builtin(name, &argv);
+        let callee = match (name, args.first()) {
+            ("call", Some(a)) => {
+                let mut s = String::new();
+                self.tree.arg_string(a, &mut s);
+                s
+            }
+            _ => String::new(),
+        };
+        let result = self.call_builtin(name, &argv, &callee);
         match result {
             Ok(v) => {
                 self.charge(&v)?;
@@ -622,7 +686,7 @@ impl<'t> State<'t> {
         }
     }
 
-    fn call_builtin(&mut self, name: &str, argv: &[Value]) -> Result<Value, String> {
+    fn call_builtin(&mut self, name: &str, argv: &[Value], callee: &str) -> Result<Value, String> {
         let data = self.data;
         let printed = |f: &dyn Fn(&mut Printer)| {
             let mut p = Printer::new(data);
@@ -649,15 +713,24 @@ impl<'t> State<'t> {
                 };
                 Ok(printed(&|p| p.sprintf(&format, &argv[1..])))
             }
-            "html" => Ok(Value::str(&funcs::html_escape(&funcs::eval_args(argv, data)))),
+            "html" => Ok(Value::str(&funcs::html_escape(&funcs::eval_args(
+                argv, data,
+            )))),
             "js" => Ok(Value::str(&funcs::js_escape(&funcs::eval_args(argv, data)))),
-            "urlquery" => Ok(Value::str(&funcs::urlquery_escape(&funcs::eval_args(argv, data)))),
+            "urlquery" => Ok(Value::str(&funcs::urlquery_escape(&funcs::eval_args(
+                argv, data,
+            )))),
             "call" => {
+                let callee_name = callee;
                 let callee = &argv[0];
                 if let Value::Nil = callee {
                     return Err("call of nil".into());
                 }
-                Err(format!("non-function of type {}", callee.type_name()))
+                Err(format!(
+                    "non-function {} of type {}",
+                    callee_name,
+                    callee.type_name()
+                ))
             }
             _ => Err(format!("{} is not a defined function", quote(name))),
         }

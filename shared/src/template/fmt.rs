@@ -32,7 +32,9 @@ pub(crate) struct Printer<'a> {
 }
 
 fn rune_count(b: &[u8]) -> usize {
-    b.utf8_chunks().map(|c| c.valid().chars().count() + c.invalid().len()).sum()
+    b.utf8_chunks()
+        .map(|c| c.valid().chars().count() + c.invalid().len())
+        .sum()
 }
 
 /// Byte offsets of the first `n` runes of `b` (invalid bytes count as one rune each).
@@ -93,7 +95,11 @@ fn decode_rune(b: &[u8]) -> (char, usize) {
 
 impl<'a> Printer<'a> {
     pub fn new(data: &'a BTreeMap<String, String>) -> Self {
-        Printer { buf: Vec::new(), f: Flags::default(), data }
+        Printer {
+            buf: Vec::new(),
+            f: Flags::default(),
+            data,
+        }
     }
 
     pub fn into_bytes(self) -> Vec<u8> {
@@ -110,14 +116,19 @@ impl<'a> Printer<'a> {
 
     fn write_rune(&mut self, c: char) {
         let mut tmp = [0u8; 4];
-        self.buf.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
+        self.buf
+            .extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
     }
 
     fn write_padding(&mut self, n: isize) {
         if n <= 0 {
             return;
         }
-        let pad = if self.f.zero && !self.f.minus { b'0' } else { b' ' };
+        let pad = if self.f.zero && !self.f.minus {
+            b'0'
+        } else {
+            b' '
+        };
         self.buf.extend(std::iter::repeat_n(pad, n as usize));
     }
 
@@ -151,14 +162,13 @@ impl<'a> Printer<'a> {
             s.push('0');
         }
         s.push_str(&hex);
-        if self.f.sharp && u <= 0x10FFFF {
-            if let Some(c) = char::from_u32(u as u32) {
-                if is_go_print(c) {
-                    s.push_str(" '");
-                    s.push(c);
-                    s.push('\'');
-                }
-            }
+        if self.f.sharp
+            && let Some(c) = char::from_u32(u as u32)
+            && is_go_print(c)
+        {
+            s.push_str(" '");
+            s.push(c);
+            s.push('\'');
         }
         let old = self.f.zero;
         self.f.zero = false;
@@ -168,7 +178,11 @@ impl<'a> Printer<'a> {
 
     fn fmt_integer(&mut self, u: u64, base: u64, signed: bool, verb: char, digits: &[u8; 17]) {
         let negative = signed && (u as i64) < 0;
-        let mut u = if negative { (u as i64).unsigned_abs() } else { u };
+        let mut u = if negative {
+            (u as i64).unsigned_abs()
+        } else {
+            u
+        };
         let mut prec = 0usize;
         if self.f.prec_present {
             prec = self.f.prec;
@@ -198,11 +212,7 @@ impl<'a> Printer<'a> {
         if self.f.sharp {
             match base {
                 2 => rev.extend_from_slice(b"b0"),
-                8 => {
-                    if rev.last() != Some(&b'0') {
-                        rev.push(b'0');
-                    }
-                }
+                8 if rev.last() != Some(&b'0') => rev.push(b'0'),
                 16 => {
                     rev.push(digits[16]);
                     rev.push(b'0');
@@ -319,7 +329,11 @@ impl<'a> Printer<'a> {
     }
 
     fn fmt_float_raw(&mut self, v: f64, verb: u8, prec: i32) {
-        let prec = if self.f.prec_present { self.f.prec as i32 } else { prec };
+        let prec = if self.f.prec_present {
+            self.f.prec as i32
+        } else {
+            prec
+        };
         let formatted = format_float(v, verb, prec);
         let mut num: Vec<u8> = Vec::with_capacity(formatted.len() + 1);
         if formatted.starts_with('-') || formatted.starts_with('+') {
@@ -589,14 +603,21 @@ impl<'a> Printer<'a> {
             Value::Uint8(u) => (*u as i64, true),
             _ => (0, false),
         };
-        if !ok || n > 1_000_000 || n < -1_000_000 {
+        if !ok || !(-1_000_000..=1_000_000).contains(&n) {
             return (0, false, false, arg_num + 1);
         }
         (n.unsigned_abs() as usize, n < 0, true, arg_num + 1)
     }
 
     /// Go's `argNumber`: parses `[n]`. Returns (arg_num, new i, found, good).
-    fn arg_number(&mut self, arg_num: usize, format: &[u8], i: usize, num_args: usize, reordered: &mut bool) -> (usize, usize, bool, bool) {
+    fn arg_number(
+        &mut self,
+        arg_num: usize,
+        format: &[u8],
+        i: usize,
+        num_args: usize,
+        reordered: &mut bool,
+    ) -> (usize, usize, bool, bool) {
         if format.len() <= i || format[i] != b'[' {
             return (arg_num, i, false, true);
         }
@@ -660,13 +681,11 @@ impl<'a> Printer<'a> {
                     b' ' => self.f.space = true,
                     _ => {
                         if c.is_ascii_lowercase() && arg_num < args.len() {
-                            if c == b'v' || c == b'w' {
-                                if c == b'v' {
-                                    self.f.sharp_v = self.f.sharp;
-                                    self.f.sharp = false;
-                                    self.f.plus_v = self.f.plus;
-                                    self.f.plus = false;
-                                }
+                            if c == b'v' {
+                                self.f.sharp_v = self.f.sharp;
+                                self.f.sharp = false;
+                                self.f.plus_v = self.f.plus;
+                                self.f.plus = false;
                             }
                             self.print_arg(&args[arg_num], c as char);
                             arg_num += 1;
@@ -678,7 +697,8 @@ impl<'a> Printer<'a> {
                 }
                 i += 1;
             }
-            let (an, ni, found, good) = self.arg_number(arg_num, format, i, args.len(), &mut reordered);
+            let (an, ni, found, good) =
+                self.arg_number(arg_num, format, i, args.len(), &mut reordered);
             arg_num = an;
             i = ni;
             after_index = found;
@@ -711,7 +731,8 @@ impl<'a> Printer<'a> {
                 if after_index {
                     good_arg_num = false;
                 }
-                let (an, ni, found, good) = self.arg_number(arg_num, format, i, args.len(), &mut reordered);
+                let (an, ni, found, good) =
+                    self.arg_number(arg_num, format, i, args.len(), &mut reordered);
                 arg_num = an;
                 i = ni;
                 after_index = found;
@@ -741,7 +762,8 @@ impl<'a> Printer<'a> {
                 }
             }
             if !after_index {
-                let (an, ni, _found, good) = self.arg_number(arg_num, format, i, args.len(), &mut reordered);
+                let (an, ni, _found, good) =
+                    self.arg_number(arg_num, format, i, args.len(), &mut reordered);
                 arg_num = an;
                 i = ni;
                 good_arg_num &= good;
@@ -806,11 +828,29 @@ mod tests {
 
     #[test]
     fn printf_basics() {
-        assert_eq!(sprintf("%5.2f|%-4d|%x", &[Value::Float(3.14159), Value::Int(7), Value::str(b"hi")]), " 3.14|7   |6869");
+        assert_eq!(
+            sprintf(
+                "%5.2f|%-4d|%x",
+                &[Value::Float(2.5), Value::Int(7), Value::str(b"hi")]
+            ),
+            " 2.50|7   |6869"
+        );
         assert_eq!(sprintf("%s %s", &[Value::str(b"a")]), "a %!s(MISSING)");
         assert_eq!(sprintf("%d", &[Value::str(b"a")]), "%!d(string=a)");
         assert_eq!(sprintf("x", &[Value::Int(1)]), "x%!(EXTRA int=1)");
-        assert_eq!(sprintf("%q %c %U", &[Value::Int(97), Value::Int(98), Value::Int(0x1F600)]), "'a' b U+1F600");
-        assert_eq!(sprintf("%08.3f|%+d|% d", &[Value::Float(-3.5), Value::Int(5), Value::Int(5)]), "-003.500|+5| 5");
+        assert_eq!(
+            sprintf(
+                "%q %c %U",
+                &[Value::Int(97), Value::Int(98), Value::Int(0x1F600)]
+            ),
+            "'a' b U+1F600"
+        );
+        assert_eq!(
+            sprintf(
+                "%08.3f|%+d|% d",
+                &[Value::Float(-3.5), Value::Int(5), Value::Int(5)]
+            ),
+            "-003.500|+5| 5"
+        );
     }
 }

@@ -55,7 +55,11 @@ fn sprint_v(v: &Value, data: &BTreeMap<String, String>) -> String {
 }
 
 /// Go's `eq arg1 arg2...`: true if arg1 equals any later argument.
-pub(crate) fn eq(arg1: &Value, rest: &[Value], data: &BTreeMap<String, String>) -> Result<bool, String> {
+pub(crate) fn eq(
+    arg1: &Value,
+    rest: &[Value],
+    data: &BTreeMap<String, String>,
+) -> Result<bool, String> {
     if rest.is_empty() {
         return Err("missing argument for comparison".into());
     }
@@ -91,7 +95,11 @@ pub(crate) fn eq(arg1: &Value, rest: &[Value], data: &BTreeMap<String, String>) 
                     if n1 || n2 {
                         n1 == n2
                     } else {
-                        return Err(format!("non-comparable type {}: {}", sprint_v(arg, data), arg.type_name()));
+                        return Err(format!(
+                            "non-comparable type {}: {}",
+                            sprint_v(arg, data),
+                            arg.type_name()
+                        ));
                     }
                 }
             }
@@ -113,7 +121,11 @@ pub(crate) fn lt(a: &Value, b: &Value) -> Result<bool, String> {
         return match (k1, k2) {
             (Kind::Int, Kind::Uint) => Ok(as_i64(a) < 0 || (as_i64(a) as u64) < as_u64(b)),
             (Kind::Uint, Kind::Int) => Ok(as_i64(b) >= 0 && as_u64(a) < as_i64(b) as u64),
-            _ => Err(format!("incompatible types for comparison: {} and {}", a.type_name(), b.type_name())),
+            _ => Err(format!(
+                "incompatible types for comparison: {} and {}",
+                a.type_name(),
+                b.type_name()
+            )),
         };
     }
     match (a, b) {
@@ -137,7 +149,12 @@ fn index_arg(v: &Value, cap: usize) -> Result<usize, String> {
         Value::Int(i) => *i,
         Value::Uint8(u) => *u as i64,
         Value::Nil => return Err("cannot index slice/array with nil".into()),
-        other => return Err(format!("cannot index slice/array with type {}", other.type_name())),
+        other => {
+            return Err(format!(
+                "cannot index slice/array with type {}",
+                other.type_name()
+            ));
+        }
     };
     if x < 0 || x as u64 > cap as u64 {
         return Err(format!("index out of range: {x}"));
@@ -145,7 +162,11 @@ fn index_arg(v: &Value, cap: usize) -> Result<usize, String> {
     Ok(x as usize)
 }
 
-pub(crate) fn index(item: &Value, indexes: &[Value], data: &BTreeMap<String, String>) -> FuncResult {
+pub(crate) fn index(
+    item: &Value,
+    indexes: &[Value],
+    data: &BTreeMap<String, String>,
+) -> FuncResult {
     if let Value::Nil = item {
         return Err("index of untyped nil".into());
     }
@@ -167,7 +188,12 @@ pub(crate) fn index(item: &Value, indexes: &[Value], data: &BTreeMap<String, Str
                     Value::str(found.map(|s| s.as_bytes()).unwrap_or(b""))
                 }
                 Value::Nil => return Err("value is nil; should be of type string".into()),
-                other => return Err(format!("value has type {}; should be string", other.type_name())),
+                other => {
+                    return Err(format!(
+                        "value has type {}; should be string",
+                        other.type_name()
+                    ));
+                }
             },
             other => return Err(format!("can't index item of type {}", other.type_name())),
         };

@@ -86,7 +86,11 @@ impl std::fmt::Display for Item {
                 let chars: Vec<char> = self.val.chars().collect();
                 if chars.len() > 10 {
                     let head: String = chars[..10].iter().collect();
-                    write!(f, "{}...", super::strconv::quote_str(head.as_bytes(), false))
+                    write!(
+                        f,
+                        "{}...",
+                        super::strconv::quote_str(head.as_bytes(), false)
+                    )
                 } else {
                     f.write_str(&super::strconv::quote_str(self.val.as_bytes(), false))
                 }
@@ -227,10 +231,10 @@ impl<'a> Lexer<'a> {
     }
 
     fn backup(&mut self) {
-        if !self.at_eof && self.pos > 0 {
-            if let Some(c) = self.input[..self.pos].chars().next_back() {
-                self.pos -= c.len_utf8();
-            }
+        if !self.at_eof
+            && let Some(c) = self.input[..self.pos].chars().next_back()
+        {
+            self.pos -= c.len_utf8();
         }
     }
 
@@ -245,7 +249,12 @@ impl<'a> Lexer<'a> {
         if typ == ItemType::Eof || typ == ItemType::Error {
             self.done = true;
         }
-        self.items.push(Item { typ, pos, val, line });
+        self.items.push(Item {
+            typ,
+            pos,
+            val,
+            line,
+        });
     }
 
     fn ignore(&mut self) {
@@ -326,7 +335,11 @@ impl<'a> Lexer<'a> {
                 let mut trim = 0;
                 if has_left_trim_marker(&self.bytes()[delim_end..]) {
                     let text = &self.bytes()[self.start..self.pos];
-                    trim = text.iter().rev().take_while(|b| is_ascii_space(**b)).count();
+                    trim = text
+                        .iter()
+                        .rev()
+                        .take_while(|b| is_ascii_space(**b))
+                        .count();
                 }
                 self.pos -= trim;
                 let start = self.start;
@@ -381,7 +394,10 @@ impl<'a> Lexer<'a> {
         }
         self.pos += RIGHT_DELIM.len();
         if trim {
-            self.pos += self.bytes()[self.pos..].iter().take_while(|b| is_ascii_space(**b)).count();
+            self.pos += self.bytes()[self.pos..]
+                .iter()
+                .take_while(|b| is_ascii_space(**b))
+                .count();
         }
         self.ignore();
         State::Text
@@ -396,7 +412,10 @@ impl<'a> Lexer<'a> {
         self.pos += RIGHT_DELIM.len();
         self.emit(ItemType::RightDelim);
         if trim {
-            self.pos += self.bytes()[self.pos..].iter().take_while(|b| is_ascii_space(**b)).count();
+            self.pos += self.bytes()[self.pos..]
+                .iter()
+                .take_while(|b| is_ascii_space(**b))
+                .count();
             self.ignore();
         }
         State::Text
@@ -437,10 +456,10 @@ impl<'a> Lexer<'a> {
             Some('$') => State::Variable,
             Some('\'') => State::Char,
             Some('.') => {
-                if let Some(&b) = self.bytes().get(self.pos) {
-                    if !b.is_ascii_digit() {
-                        return State::Field;
-                    }
+                if let Some(&b) = self.bytes().get(self.pos)
+                    && !b.is_ascii_digit()
+                {
+                    return State::Field;
                 }
                 self.backup();
                 State::Number
@@ -485,7 +504,9 @@ impl<'a> Lexer<'a> {
             num += 1;
         }
         let b = self.bytes();
-        if has_right_trim_marker(&b[self.pos - 1..]) && b[self.pos + 1..].starts_with(RIGHT_DELIM.as_bytes()) {
+        if has_right_trim_marker(&b[self.pos - 1..])
+            && b[self.pos + 1..].starts_with(RIGHT_DELIM.as_bytes())
+        {
             self.backup();
             if num == 1 {
                 return State::RightDelim;
@@ -527,7 +548,11 @@ impl<'a> Lexer<'a> {
 
     fn lex_field_or_variable(&mut self, typ: ItemType) -> State {
         if self.at_terminator() {
-            self.emit(if typ == ItemType::Variable { ItemType::Variable } else { ItemType::Dot });
+            self.emit(if typ == ItemType::Variable {
+                ItemType::Variable
+            } else {
+                ItemType::Dot
+            });
             return State::InsideAction;
         }
         let mut r;
@@ -549,7 +574,9 @@ impl<'a> Lexer<'a> {
         loop {
             match self.next() {
                 Some('\\') => match self.next() {
-                    None | Some('\n') => return self.errorf("unterminated character constant".into()),
+                    None | Some('\n') => {
+                        return self.errorf("unterminated character constant".into());
+                    }
                     _ => {}
                 },
                 None | Some('\n') => return self.errorf("unterminated character constant".into()),
@@ -564,12 +591,18 @@ impl<'a> Lexer<'a> {
     fn lex_number(&mut self) -> State {
         if !self.scan_number() {
             let text = self.input[self.start..self.pos].to_string();
-            return self.errorf(format!("bad number syntax: {}", super::strconv::quote_str(text.as_bytes(), false)));
+            return self.errorf(format!(
+                "bad number syntax: {}",
+                super::strconv::quote_str(text.as_bytes(), false)
+            ));
         }
         if let Some('+' | '-') = self.peek() {
             if !self.scan_number() || self.bytes()[self.pos - 1] != b'i' {
                 let text = self.input[self.start..self.pos].to_string();
-                return self.errorf(format!("bad number syntax: {}", super::strconv::quote_str(text.as_bytes(), false)));
+                return self.errorf(format!(
+                    "bad number syntax: {}",
+                    super::strconv::quote_str(text.as_bytes(), false)
+                ));
             }
             self.emit(ItemType::Complex);
             return State::InsideAction;

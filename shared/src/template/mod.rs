@@ -30,13 +30,17 @@ pub struct Limits {
     pub max_output_bytes: usize,
     /// Maximum number of `range` iterations, summed over all ranges.
     pub max_range_iterations: u64,
-    /// Maximum number of evaluation steps (nodes walked, commands run, bytes built / 256).
+    /// Maximum number of evaluation steps (nodes walked, commands run, one per 32 bytes built).
     pub max_steps: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_output_bytes: 16 * 1024 * 1024, max_range_iterations: 1_000_000, max_steps: 50_000_000 }
+        Limits {
+            max_output_bytes: 16 * 1024 * 1024,
+            max_range_iterations: 1_000_000,
+            max_steps: 20_000_000,
+        }
     }
 }
 
@@ -52,12 +56,27 @@ pub struct Forbidden {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     #[error("template: {name}:{line}:{col}: {message}")]
-    Parse { name: String, line: usize, col: usize, message: String },
+    Parse {
+        name: String,
+        line: usize,
+        col: usize,
+        message: String,
+    },
     #[error("template: {name}:{line}:{col}: {message}")]
-    Exec { name: String, line: usize, col: usize, message: String },
+    Exec {
+        name: String,
+        line: usize,
+        col: usize,
+        message: String,
+    },
     /// A [`Limits`] budget ran out; counts as an exec error.
     #[error("template: {name}:{line}:{col}: {message}")]
-    Limit { name: String, line: usize, col: usize, message: String },
+    Limit {
+        name: String,
+        line: usize,
+        col: usize,
+        message: String,
+    },
 }
 
 impl TemplateError {
@@ -71,15 +90,17 @@ impl TemplateError {
 
     pub fn line(&self) -> usize {
         match self {
-            TemplateError::Parse { line, .. } | TemplateError::Exec { line, .. } | TemplateError::Limit { line, .. } => {
-                *line
-            }
+            TemplateError::Parse { line, .. }
+            | TemplateError::Exec { line, .. }
+            | TemplateError::Limit { line, .. } => *line,
         }
     }
 
     pub fn col(&self) -> usize {
         match self {
-            TemplateError::Parse { col, .. } | TemplateError::Exec { col, .. } | TemplateError::Limit { col, .. } => *col,
+            TemplateError::Parse { col, .. }
+            | TemplateError::Exec { col, .. }
+            | TemplateError::Limit { col, .. } => *col,
         }
     }
 
@@ -95,8 +116,15 @@ impl TemplateError {
 /// Why [`render`] refused or failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
-    #[error("template: {name}:{line}:{col}: {{{{{keyword}}}}} is not allowed: define, template and block actions are forbidden in Dockerfile templates")]
-    Forbidden { name: String, keyword: &'static str, line: usize, col: usize },
+    #[error(
+        "template: {name}:{line}:{col}: {{{{{keyword}}}}} is not allowed: define, template and block actions are forbidden in Dockerfile templates"
+    )]
+    Forbidden {
+        name: String,
+        keyword: &'static str,
+        line: usize,
+        col: usize,
+    },
     #[error(transparent)]
     Template(#[from] TemplateError),
 }
@@ -124,8 +152,9 @@ pub struct Template {
 
 /// Recursion levels that are safe to run on the caller's stack (even a 2 MiB worker).
 const INLINE_DEPTH: usize = 48;
-/// Generous stack bytes per nesting level (debug builds use far more than release).
-const STACK_PER_LEVEL: usize = 24 * 1024;
+/// Stack bytes per nesting level: measured at about 8 KiB in debug builds and 2 KiB in
+/// release builds, doubled for margin.
+const STACK_PER_LEVEL: usize = 16 * 1024;
 const STACK_BASE: usize = 4 * 1024 * 1024;
 
 /// Runs `f` on the current thread when shallow, else on a scoped thread whose stack is
@@ -141,12 +170,52 @@ fn with_stack<T: Send>(depth: usize, f: impl FnOnce() -> T + Send) -> Result<T, 
             .stack_size(size)
             .spawn_scoped(s, f)
             .map_err(|e| format!("cannot start template thread: {e}"))?;
-        handle.join().map_err(|_| "template thread failed".to_string())
+        handle
+            .join()
+            .map_err(|_| "template thread failed".to_string())
     })
 }
 
+/// Upper bound on block nesting (and so on parser/executor recursion) from the tokens.
+/// An `{{else if}}`/`{{else with}}` recurses one level deeper but shares its chain's `{{end}}`.
+fn max_nesting(items: &[lexer::Item]) -> usize {
+    let mut groups: Vec<usize> = Vec::new();
+    let mut depth = 0usize;
+    let mut max = 0usize;
+    let mut prev = ItemType::Eof;
+    for it in items {
+        match it.typ {
+            ItemType::If
+            | ItemType::Range
+            | ItemType::With
+            | ItemType::Block
+            | ItemType::Define => {
+                match groups.last_mut() {
+                    Some(g) if prev == ItemType::Else => *g += 1,
+                    _ => groups.push(1),
+                }
+                depth += 1;
+                max = max.max(depth);
+            }
+            ItemType::End => depth = depth.saturating_sub(groups.pop().unwrap_or(0)),
+            _ => {}
+        }
+        if it.typ != ItemType::Space {
+            prev = it.typ;
+        }
+    }
+    max
+}
+
 fn line_starts(src: &str) -> Vec<usize> {
-    std::iter::once(0).chain(src.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1)).collect()
+    std::iter::once(0)
+        .chain(
+            src.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i + 1),
+        )
+        .collect()
 }
 
 fn line_col(starts: &[usize], pos: usize) -> (usize, usize) {
@@ -161,28 +230,44 @@ impl Template {
     /// Parses `src` as Go would with `template.New(name).Parse(src)`.
     pub fn parse(name: &str, src: &str) -> Result<Template, TemplateError> {
         let (items, max_paren) = lexer::lex(src);
-        let nesting = items
-            .iter()
-            .filter(|i| {
-                matches!(i.typ, ItemType::If | ItemType::Range | ItemType::With | ItemType::Block | ItemType::Define)
-            })
-            .count();
-        let depth_hint = max_paren.min(parser::MAX_PAREN_DEPTH + 1) + nesting.min(parser::MAX_NESTING + 1);
+        let depth_hint = max_paren.min(parser::MAX_PAREN_DEPTH + 1)
+            + max_nesting(&items).min(parser::MAX_NESTING + 1);
         let starts = line_starts(src);
         let parsed = with_stack(depth_hint, || parser::parse(name, &items)).map_err(|message| {
-            TemplateError::Parse { name: name.to_string(), line: 1, col: 0, message }
+            TemplateError::Parse {
+                name: name.to_string(),
+                line: 1,
+                col: 0,
+                message,
+            }
         })?;
         match parsed {
             Ok(p) => {
                 let forbidden = p.forbidden.map(|f| {
                     let (line, col) = line_col(&starts, f.pos);
-                    Forbidden { keyword: f.keyword, line, col }
+                    Forbidden {
+                        keyword: f.keyword,
+                        line,
+                        col,
+                    }
                 });
-                Ok(Template { name: name.to_string(), tree: p.tree, root: p.root, forbidden, line_starts: starts, depth_hint })
+                Ok(Template {
+                    name: name.to_string(),
+                    tree: p.tree,
+                    root: p.root,
+                    forbidden,
+                    line_starts: starts,
+                    depth_hint,
+                })
             }
             Err(e) => {
                 let (line, col) = line_col(&starts, e.pos);
-                Err(TemplateError::Parse { name: name.to_string(), line, col, message: e.message })
+                Err(TemplateError::Parse {
+                    name: name.to_string(),
+                    line,
+                    col,
+                    message: e.message,
+                })
             }
         }
     }
@@ -193,13 +278,23 @@ impl Template {
     }
 
     /// Executes with `.` = `data` (Go's `missingkey=zero` on `map[string]string`).
-    pub fn execute(&self, data: &BTreeMap<String, String>, limits: &Limits) -> Result<Vec<u8>, TemplateError> {
+    pub fn execute(
+        &self,
+        data: &BTreeMap<String, String>,
+        limits: &Limits,
+    ) -> Result<Vec<u8>, TemplateError> {
         let r = with_stack(self.depth_hint, || {
-            exec::execute(&self.name, &self.tree, self.root, data, limits).map_err(|f| self.exec_error(f))
+            exec::execute(&self.name, &self.tree, self.root, data, limits)
+                .map_err(|f| self.exec_error(f))
         });
         match r {
             Ok(r) => r,
-            Err(message) => Err(TemplateError::Exec { name: self.name.clone(), line: 1, col: 0, message }),
+            Err(message) => Err(TemplateError::Exec {
+                name: self.name.clone(),
+                line: 1,
+                col: 0,
+                message,
+            }),
         }
     }
 
@@ -208,11 +303,21 @@ impl Template {
         match f {
             exec::Failure::Exec { pos, message } => {
                 let (line, col) = line_col(&self.line_starts, pos.unwrap_or(0));
-                TemplateError::Exec { name, line, col, message }
+                TemplateError::Exec {
+                    name,
+                    line,
+                    col,
+                    message,
+                }
             }
             exec::Failure::Limit { pos, message } => {
                 let (line, col) = line_col(&self.line_starts, pos.unwrap_or(0));
-                TemplateError::Limit { name, line, col, message }
+                TemplateError::Limit {
+                    name,
+                    line,
+                    col,
+                    message,
+                }
             }
         }
     }
@@ -228,7 +333,253 @@ pub fn render(
 ) -> Result<Vec<u8>, RenderError> {
     let t = Template::parse(name, src)?;
     if let Some(f) = t.forbidden_action() {
-        return Err(RenderError::Forbidden { name: name.to_string(), keyword: f.keyword, line: f.line, col: f.col });
+        return Err(RenderError::Forbidden {
+            name: name.to_string(),
+            keyword: f.keyword,
+            line: f.line,
+            col: f.col,
+        });
     }
     Ok(t.execute(data, limits)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data() -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("A".to_string(), "alpha".to_string()),
+            ("B".to_string(), String::new()),
+        ])
+    }
+
+    fn run(src: &str) -> Result<String, RenderError> {
+        render("Dockerfile", src, &data(), &Limits::default())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    #[test]
+    fn renders_basic_template() {
+        assert_eq!(
+            run("FROM {{.A}}:{{.Missing}}!").ok().as_deref(),
+            Some("FROM alpha:!")
+        );
+        assert_eq!(
+            run("{{range $k, $v := .}}{{$k}}={{$v}};{{end}}")
+                .ok()
+                .as_deref(),
+            Some("A=alpha;B=;")
+        );
+    }
+
+    #[test]
+    fn error_classes_and_display() {
+        let e = run("a\n{{.A").err();
+        assert_eq!(e.as_ref().map(|e| e.class()), Some("parse"));
+        let e = run("x\n  {{.A.B}}").err();
+        assert_eq!(e.as_ref().map(|e| e.class()), Some("exec"));
+        assert_eq!(
+            e.map(|e| e.to_string()).as_deref(),
+            Some(
+                "template: Dockerfile:2:6: executing \"Dockerfile\" at <.A.B>: can't evaluate field B in type string"
+            )
+        );
+        let e = Template::parse("Dockerfile", "{{nope}}").err();
+        assert_eq!(
+            e.as_ref().map(|e| (e.line(), e.class())),
+            Some((1, "parse"))
+        );
+    }
+
+    #[test]
+    fn forbidden_actions_are_found_in_the_tree() {
+        for (src, kw) in [
+            ("{{define \"x\"}}a{{end}}", "define"),
+            ("{{- define \"x\" -}}a{{end}}", "define"),
+            ("x\n{{if .A}}{{template \"x\"}}{{end}}", "template"),
+            ("{{- block \"x\" .}}d{{end}}", "block"),
+            (
+                "{{with .B}}{{else with .A}}{{template \"x\" .}}{{end}}",
+                "template",
+            ),
+        ] {
+            let t = Template::parse("Dockerfile", src);
+            assert_eq!(
+                t.ok().and_then(|t| t.forbidden_action()).map(|f| f.keyword),
+                Some(kw),
+                "{src}"
+            );
+        }
+        let t = Template::parse("Dockerfile", "x\n  {{template \"y\"}}").ok();
+        assert_eq!(
+            t.and_then(|t| t.forbidden_action()),
+            Some(Forbidden {
+                keyword: "template",
+                line: 2,
+                col: 4
+            })
+        );
+        for src in [
+            "{{\"{{define \\\"x\\\"}}\"}}",
+            "a{{/* {{define \"x\"}}{{end}} */}}b",
+            "[{{.template}}]",
+            "define template block",
+            "{{print \"block\"}}",
+        ] {
+            let t = Template::parse("Dockerfile", src);
+            assert!(
+                t.as_ref().is_ok_and(|t| t.forbidden_action().is_none()),
+                "{src}"
+            );
+        }
+        let e = run("{{block \"x\" .}}d{{end}}").err();
+        assert!(matches!(
+            e,
+            Some(RenderError::Forbidden {
+                keyword: "block",
+                ..
+            })
+        ));
+        assert!(
+            e.map(|e| e.to_string())
+                .unwrap_or_default()
+                .contains("not allowed")
+        );
+        // A keyword Go rejects while lexing is a parse error, as in Go.
+        assert_eq!(
+            run("{{define\"x\"}}{{end}}").err().map(|e| e.class()),
+            Some("parse")
+        );
+    }
+
+    #[test]
+    fn range_budget_fails_fast() {
+        let start = std::time::Instant::now();
+        let e = run("{{range 1000000000}}x{{end}}").err();
+        assert!(
+            matches!(e, Some(RenderError::Template(TemplateError::Limit { .. }))),
+            "{e:?}"
+        );
+        assert_eq!(e.map(|e| e.class()), Some("exec"));
+        let e = run("{{range 100000}}{{range 100000}}{{end}}{{end}}").err();
+        assert!(matches!(
+            e,
+            Some(RenderError::Template(TemplateError::Limit { .. }))
+        ));
+        assert!(start.elapsed() < std::time::Duration::from_secs(20));
+        let limits = Limits {
+            max_range_iterations: 10,
+            ..Limits::default()
+        };
+        assert!(render("D", "{{range 10}}x{{end}}", &data(), &limits).is_ok());
+        assert!(render("D", "{{range 11}}x{{end}}", &data(), &limits).is_err());
+        // A range that breaks early is not charged for iterations it never ran.
+        assert_eq!(
+            run("{{range 1000000000}}{{break}}{{end}}ok")
+                .ok()
+                .as_deref(),
+            Some("ok")
+        );
+    }
+
+    #[test]
+    fn output_and_value_size_are_bounded() {
+        let limits = Limits {
+            max_output_bytes: 100,
+            ..Limits::default()
+        };
+        assert!(render("D", "{{range 10}}0123456789{{end}}", &data(), &limits).is_ok());
+        let e = render("D", "{{range 11}}0123456789{{end}}", &data(), &limits).err();
+        assert!(matches!(
+            e,
+            Some(RenderError::Template(TemplateError::Limit { .. }))
+        ));
+        // Doubling a string never allocates without bound.
+        let e = run("{{$x := \"ab\"}}{{range 100}}{{$x = print $x $x}}{{end}}{{len $x}}").err();
+        assert!(matches!(
+            e,
+            Some(RenderError::Template(TemplateError::Limit { .. }))
+        ));
+        let limits = Limits {
+            max_steps: 200_000,
+            ..Limits::default()
+        };
+        let e = render(
+            "D",
+            "{{range 1000000}}{{$y := printf \"%100000d\" 1}}{{end}}",
+            &data(),
+            &limits,
+        )
+        .err();
+        assert!(matches!(
+            e,
+            Some(RenderError::Template(TemplateError::Limit { .. }))
+        ));
+    }
+
+    fn deep_cases() -> Vec<(String, Result<&'static str, &'static str>)> {
+        let paren = |n: usize| format!("{{{{{}1{}}}}}", "(".repeat(n), ")".repeat(n));
+        vec![
+            (paren(1000), Ok("1")),
+            (paren(10_000), Ok("1")),
+            (paren(10_001), Err("parse")),
+            (
+                format!("{}x{}", "{{if 1}}".repeat(5000), "{{end}}".repeat(5000)),
+                Ok("x"),
+            ),
+            (
+                format!("{}x{}", "{{range 1}}".repeat(3000), "{{end}}".repeat(3000)),
+                Ok("x"),
+            ),
+            (
+                format!("{}x{}", "{{with 1}}".repeat(3000), "{{end}}".repeat(2999)),
+                Err("parse"),
+            ),
+            (
+                format!("{{{{if 0}}}}{}y{{{{end}}}}", "{{else if 0}}".repeat(3000)),
+                Ok(""),
+            ),
+            (format!("{}x", "{{if 1}}".repeat(20_000)), Err("parse")),
+            (format!("{{{{{}", "(".repeat(50_000)), Err("parse")),
+        ]
+    }
+
+    fn check_deep() {
+        for (src, want) in deep_cases() {
+            let got = render("D", &src, &BTreeMap::new(), &Limits::default());
+            match (got, want) {
+                (Ok(out), Ok(w)) => assert_eq!(out, w.as_bytes()),
+                (Err(e), Err(class)) => assert_eq!(e.class(), class),
+                (got, want) => panic!("{}: got {got:?}, want {want:?}", &src[..20]),
+            }
+        }
+    }
+
+    #[test]
+    fn deep_nesting_on_an_8_mib_main_thread_stack() {
+        let h = std::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn(check_deep);
+        assert!(h.is_ok_and(|h| h.join().is_ok()));
+    }
+
+    #[test]
+    fn deep_nesting_on_a_2_mib_worker_stack() {
+        let h = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(check_deep);
+        assert!(h.is_ok_and(|h| h.join().is_ok()));
+    }
+
+    #[test]
+    fn non_utf8_output_is_preserved() {
+        let out = render(
+            "D",
+            "{{slice .E 0 1}}",
+            &BTreeMap::from([("E".into(), "é".into())]),
+            &Limits::default(),
+        );
+        assert_eq!(out.ok(), Some(vec![0xC3]));
+    }
 }

@@ -5,6 +5,7 @@
 use super::ast::{Arg, Cmd, Control, ListId, Node, NodeId, Number, Pipe, PipeId, Tree};
 use super::lexer::{Item, ItemType};
 use super::strconv::{parse_float, parse_int0, parse_uint0, unquote, unquote_char};
+use super::unicode::is_go_space;
 
 /// Go's `maxStackDepth` for nested parenthesised pipelines.
 pub(crate) const MAX_PAREN_DEPTH: usize = 10_000;
@@ -12,8 +13,8 @@ pub(crate) const MAX_PAREN_DEPTH: usize = 10_000;
 pub(crate) const MAX_NESTING: usize = 10_000;
 
 const BUILTINS: &[&str] = &[
-    "and", "call", "html", "index", "slice", "js", "len", "not", "or", "print", "printf", "println",
-    "urlquery", "eq", "ge", "gt", "le", "lt", "ne",
+    "and", "call", "html", "index", "slice", "js", "len", "not", "or", "print", "printf",
+    "println", "urlquery", "eq", "ge", "gt", "le", "lt", "ne",
 ];
 
 pub(crate) fn is_builtin(name: &str) -> bool {
@@ -43,7 +44,7 @@ pub(crate) struct Parsed {
 enum Step {
     Node(NodeId),
     End,
-    Else { pos: usize },
+    Else,
 }
 
 struct Parser<'a> {
@@ -53,6 +54,8 @@ struct Parser<'a> {
     max_fetched: usize,
     tree: Tree,
     vars: Vec<String>,
+    /// How many entries of `vars` have each name, so lookups stay O(1) on huge inputs.
+    var_counts: std::collections::HashMap<String, usize>,
     range_depth: usize,
     paren_depth: usize,
     nesting: usize,
@@ -72,6 +75,7 @@ pub(crate) fn parse(name: &str, items: &[Item]) -> PResult<Parsed> {
         max_fetched: 0,
         tree: Tree::default(),
         vars: vec!["$".to_string()],
+        var_counts: std::collections::HashMap::from([("$".to_string(), 1)]),
         range_depth: 0,
         paren_depth: 0,
         nesting: 0,
@@ -82,7 +86,11 @@ pub(crate) fn parse(name: &str, items: &[Item]) -> PResult<Parsed> {
     let root = p.parse_top()?;
     let empty = p.list_is_empty(root);
     p.add_tree(name.as_bytes().to_vec(), empty)?;
-    Ok(Parsed { tree: p.tree, root, forbidden: p.forbidden })
+    Ok(Parsed {
+        tree: p.tree,
+        root,
+        forbidden: p.forbidden,
+    })
 }
 
 fn contains_any(s: &str, set: &str) -> bool {
@@ -127,7 +135,9 @@ fn scan_number_len(s: &[u8]) -> usize {
             i += 1;
         }
     }
-    if (dec && matches!(s.get(i), Some(b'e' | b'E'))) || (hex && matches!(s.get(i), Some(b'p' | b'P'))) {
+    if (dec && matches!(s.get(i), Some(b'e' | b'E')))
+        || (hex && matches!(s.get(i), Some(b'p' | b'P')))
+    {
         i += 1;
         if matches!(s.get(i), Some(b'+' | b'-')) {
             i += 1;
@@ -147,7 +157,8 @@ fn number(text: &str, typ: ItemType) -> Result<Number, String> {
     match typ {
         ItemType::CharConstant => {
             let b = text.as_bytes();
-            let (r, _, tail) = unquote_char(&b[1..], b'\'').ok_or_else(|| "invalid syntax".to_string())?;
+            let (r, _, tail) =
+                unquote_char(&b[1..], b'\'').ok_or_else(|| "invalid syntax".to_string())?;
             if tail != b"'" {
                 return Err(format!("malformed character constant: {text}"));
             }
@@ -157,17 +168,17 @@ fn number(text: &str, typ: ItemType) -> Result<Number, String> {
             let split = scan_number_len(text.as_bytes());
             let (re, im) = text.split_at(split);
             let im = im.strip_suffix('i').unwrap_or(im);
-            let bad = || "expected integer".to_string();
+            let bad = || "syntax error scanning complex number".to_string();
             let re = parse_float(re).ok_or_else(bad)?;
             let im = parse_float(im).ok_or_else(bad)?;
             return Ok(Number::Complex(re, im));
         }
         _ => {}
     }
-    if let Some(head) = text.strip_suffix('i') {
-        if let Some(f) = parse_float(head) {
-            return Ok(Number::Complex(0.0, f));
-        }
+    if let Some(head) = text.strip_suffix('i')
+        && let Some(f) = parse_float(head)
+    {
+        return Ok(Number::Complex(0.0, f));
     }
     let u = parse_uint0(text);
     let i = parse_int0(text);
@@ -190,11 +201,17 @@ fn number(text: &str, typ: ItemType) -> Result<Number, String> {
     match parse_float(text) {
         Some(f) => {
             if !contains_any(text, ".eEpP") {
-                return Err(format!("integer overflow: {}", super::strconv::quote_str(text.as_bytes(), false)));
+                return Err(format!(
+                    "integer overflow: {}",
+                    super::strconv::quote_str(text.as_bytes(), false)
+                ));
             }
             Ok(Number::Float(f))
         }
-        None => Err(format!("illegal number syntax: {}", super::strconv::quote_str(text.as_bytes(), false))),
+        None => Err(format!(
+            "illegal number syntax: {}",
+            super::strconv::quote_str(text.as_bytes(), false)
+        )),
     }
 }
 
@@ -207,7 +224,9 @@ impl<'a> Parser<'a> {
 
     fn next(&mut self) -> &'a Item {
         let it = self.item(self.idx);
-        self.max_fetched = self.max_fetched.max(self.idx.min(self.items.len().saturating_sub(1)));
+        self.max_fetched = self
+            .max_fetched
+            .max(self.idx.min(self.items.len().saturating_sub(1)));
         if self.idx < self.items.len() - 1 {
             self.idx += 1;
         } else {
@@ -256,7 +275,10 @@ impl<'a> Parser<'a> {
                     extra = extra[" in action".len()..].to_string();
                 }
             }
-            return Err(ParseFailure { pos: token.pos, message: format!("{token}{extra}") });
+            return Err(ParseFailure {
+                pos: token.pos,
+                message: format!("{token}{extra}"),
+            });
         }
         self.err(format!("unexpected {token} in {context}"))
     }
@@ -267,6 +289,21 @@ impl<'a> Parser<'a> {
             return self.unexpected(t, context);
         }
         Ok(t)
+    }
+
+    fn push_var(&mut self, name: &str) {
+        self.vars.push(name.to_string());
+        *self.var_counts.entry(name.to_string()).or_insert(0) += 1;
+    }
+
+    fn truncate_vars(&mut self, mark: usize) {
+        while self.vars.len() > mark {
+            if let Some(v) = self.vars.pop()
+                && let Some(c) = self.var_counts.get_mut(&v)
+            {
+                *c -= 1;
+            }
+        }
     }
 
     fn new_list(&mut self) -> ListId {
@@ -293,11 +330,12 @@ impl<'a> Parser<'a> {
 
     /// Go's `IsEmptyTree` on a list.
     fn list_is_empty(&self, list: ListId) -> bool {
-        self.tree.lists[list as usize].iter().all(|&n| match &self.tree.nodes[n as usize] {
-            Node::Text { text } => String::from_utf8_lossy(text).trim().is_empty(),
-            Node::Comment => true,
-            _ => false,
-        })
+        self.tree.lists[list as usize]
+            .iter()
+            .all(|&n| match &self.tree.nodes[n as usize] {
+                Node::Text { text } => String::from_utf8_lossy(text).chars().all(is_go_space),
+                _ => false,
+            })
     }
 
     /// Go's `Tree.add`: a second non-empty definition of a name is an error.
@@ -309,7 +347,9 @@ impl<'a> Parser<'a> {
             }
             if !empty {
                 let quoted = super::strconv::quote_str(&name, false);
-                return self.err(format!("template: multiple definition of template {quoted}"));
+                return self.err(format!(
+                    "template: multiple definition of template {quoted}"
+                ));
             }
             return Ok(());
         }
@@ -333,7 +373,7 @@ impl<'a> Parser<'a> {
             }
             match self.text_or_action()? {
                 Step::End => return self.err("unexpected {{end}}".into()),
-                Step::Else { .. } => return self.err("unexpected {{else}}".into()),
+                Step::Else => return self.err("unexpected {{else}}".into()),
                 Step::Node(n) => self.append(root, n),
             }
         }
@@ -343,10 +383,15 @@ impl<'a> Parser<'a> {
     /// Runs `f` with the fresh per-tree state Go gives a define/block body.
     fn in_new_tree<T>(&mut self, f: impl FnOnce(&mut Self) -> PResult<T>) -> PResult<T> {
         let vars = std::mem::replace(&mut self.vars, vec!["$".to_string()]);
+        let counts = std::mem::replace(
+            &mut self.var_counts,
+            std::collections::HashMap::from([("$".to_string(), 1)]),
+        );
         let range_depth = std::mem::replace(&mut self.range_depth, 0);
         let paren_depth = std::mem::replace(&mut self.paren_depth, 0);
         let r = f(self);
         self.vars = vars;
+        self.var_counts = counts;
         self.range_depth = range_depth;
         self.paren_depth = paren_depth;
         r
@@ -365,7 +410,7 @@ impl<'a> Parser<'a> {
         let (list, end) = self.in_new_tree(|p| p.item_list())?;
         match end {
             Step::End => {}
-            Step::Else { .. } => return self.err(format!("unexpected {{{{else}}}} in {CONTEXT}")),
+            Step::Else => return self.err(format!("unexpected {{{{else}}}} in {CONTEXT}")),
             Step::Node(_) => return self.err(format!("unexpected node in {CONTEXT}")),
         }
         let empty = self.list_is_empty(list);
@@ -387,7 +432,9 @@ impl<'a> Parser<'a> {
         let token = self.next_non_space();
         match token.typ {
             ItemType::Text => {
-                let n = self.push_node(Node::Text { text: token.val.as_bytes().to_vec() });
+                let n = self.push_node(Node::Text {
+                    text: token.val.as_bytes().to_vec(),
+                });
                 Ok(Step::Node(n))
             }
             ItemType::LeftDelim => {
@@ -432,16 +479,20 @@ impl<'a> Parser<'a> {
         if self.range_depth == 0 {
             return self.err(format!("{{{{{word}}}}} outside {{{{range}}}}"));
         }
-        Ok(self.push_node(if is_break { Node::Break { pos } } else { Node::Continue { pos } }))
+        Ok(self.push_node(if is_break {
+            Node::Break { pos }
+        } else {
+            Node::Continue { pos }
+        }))
     }
 
     fn else_control(&mut self) -> PResult<Step> {
         let peek = self.peek_non_space();
         if peek.typ == ItemType::If || peek.typ == ItemType::With {
-            return Ok(Step::Else { pos: peek.pos });
+            return Ok(Step::Else);
         }
-        let token = self.expect(ItemType::RightDelim, "else")?;
-        Ok(Step::Else { pos: token.pos })
+        self.expect(ItemType::RightDelim, "else")?;
+        Ok(Step::Else)
     }
 
     fn control(&mut self, context: &'static str) -> PResult<NodeId> {
@@ -451,7 +502,7 @@ impl<'a> Parser<'a> {
         }
         let mark = self.vars.len();
         let r = self.parse_control(context);
-        self.vars.truncate(mark);
+        self.truncate_vars(mark);
         self.nesting -= 1;
         let ctl = r?;
         Ok(self.push_node(match context {
@@ -475,7 +526,7 @@ impl<'a> Parser<'a> {
         let mut else_list = None;
         match next {
             Step::End => {}
-            Step::Else { .. } => {
+            Step::Else => {
                 let peek = self.peek().typ;
                 if context == "if" && peek == ItemType::If {
                     self.next();
@@ -493,7 +544,7 @@ impl<'a> Parser<'a> {
                     let (l, next) = self.item_list()?;
                     match next {
                         Step::End => {}
-                        Step::Else { .. } => return self.err("expected end; found {{else}}".into()),
+                        Step::Else => return self.err("expected end; found {{else}}".into()),
                         Step::Node(_) => return self.err("expected end".into()),
                     }
                     else_list = Some(l);
@@ -501,7 +552,12 @@ impl<'a> Parser<'a> {
             }
             Step::Node(_) => {}
         }
-        Ok(Control { pos, pipe, list, else_list })
+        Ok(Control {
+            pos,
+            pipe,
+            list,
+            else_list,
+        })
     }
 
     fn template_name(&mut self, token: &Item, context: &str) -> PResult<()> {
@@ -522,12 +578,15 @@ impl<'a> Parser<'a> {
         let name = unquote(&token.val).unwrap_or_default();
         self.pipeline(CONTEXT, ItemType::RightDelim)?;
         let (list, end) = self.in_new_tree(|p| p.item_list())?;
-        if let Step::Else { .. } = end {
+        if let Step::Else = end {
             return self.err(format!("unexpected {{{{else}}}} in {CONTEXT}"));
         }
         let empty = self.list_is_empty(list);
         self.add_tree(name, empty)?;
-        Ok(self.push_node(Node::Template { pos: token.pos, keyword: "block" }))
+        Ok(self.push_node(Node::Template {
+            pos: token.pos,
+            keyword: "block",
+        }))
     }
 
     fn template_control(&mut self, pos: usize) -> PResult<NodeId> {
@@ -539,12 +598,20 @@ impl<'a> Parser<'a> {
             self.backup();
             self.pipeline(CONTEXT, ItemType::RightDelim)?;
         }
-        Ok(self.push_node(Node::Template { pos: token.pos, keyword: "template" }))
+        Ok(self.push_node(Node::Template {
+            pos: token.pos,
+            keyword: "template",
+        }))
     }
 
     fn pipeline(&mut self, context: &str, end: ItemType) -> PResult<PipeId> {
         let pos = self.peek_non_space().pos;
-        let mut pipe = Pipe { pos, is_assign: false, decl: Vec::new(), cmds: Vec::new() };
+        let mut pipe = Pipe {
+            pos,
+            is_assign: false,
+            decl: Vec::new(),
+            cmds: Vec::new(),
+        };
         'decls: loop {
             let v = self.peek_non_space();
             if v.typ != ItemType::Variable {
@@ -558,15 +625,17 @@ impl<'a> Parser<'a> {
                     pipe.is_assign = next.typ == ItemType::Assign;
                     self.next_non_space();
                     pipe.decl.push(v.val.clone());
-                    self.vars.push(v.val.clone());
+                    self.push_var(&v.val);
                 }
                 ItemType::Char if next.val == "," => {
                     self.next_non_space();
                     pipe.decl.push(v.val.clone());
-                    self.vars.push(v.val.clone());
+                    self.push_var(&v.val);
                     if context == "range" && pipe.decl.len() < 2 {
                         match self.peek_non_space().typ {
-                            ItemType::Variable | ItemType::RightDelim | ItemType::RightParen => continue 'decls,
+                            ItemType::Variable | ItemType::RightDelim | ItemType::RightParen => {
+                                continue 'decls;
+                            }
                             _ => return self.err("range can only initialize variables".into()),
                         }
                     }
@@ -611,10 +680,18 @@ impl<'a> Parser<'a> {
             return self.err(format!("missing value for {context}"));
         }
         for (i, c) in pipe.cmds.iter().enumerate().skip(1) {
-            if let Some(Arg::Bool { .. } | Arg::Dot { .. } | Arg::Nil { .. } | Arg::Number { .. } | Arg::String { .. }) =
-                c.args.first()
+            if let Some(
+                Arg::Bool { .. }
+                | Arg::Dot { .. }
+                | Arg::Nil { .. }
+                | Arg::Number { .. }
+                | Arg::String { .. },
+            ) = c.args.first()
             {
-                return self.err(format!("non executable command in pipeline stage {}", i + 1));
+                return self.err(format!(
+                    "non executable command in pipeline stage {}",
+                    i + 1
+                ));
             }
         }
         Ok(())
@@ -622,7 +699,10 @@ impl<'a> Parser<'a> {
 
     fn command(&mut self) -> PResult<Cmd> {
         let pos = self.peek_non_space().pos;
-        let mut cmd = Cmd { pos, args: Vec::new() };
+        let mut cmd = Cmd {
+            pos,
+            args: Vec::new(),
+        };
         loop {
             self.peek_non_space();
             if let Some(op) = self.operand()? {
@@ -667,13 +747,21 @@ impl<'a> Parser<'a> {
                 idents.extend(fields);
                 Arg::Variable { pos, idents }
             }
-            Arg::Bool { .. } | Arg::String { .. } | Arg::Number { .. } | Arg::Nil { .. } | Arg::Dot { .. } => {
+            Arg::Bool { .. }
+            | Arg::String { .. }
+            | Arg::Number { .. }
+            | Arg::Nil { .. }
+            | Arg::Dot { .. } => {
                 let mut s = String::new();
                 self.tree.arg_string(&node, &mut s);
                 let q = super::strconv::quote_str(s.as_bytes(), false);
                 return self.err(format!("unexpected . after term {q}"));
             }
-            other => Arg::Chain { pos, node: Box::new(other), fields },
+            other => Arg::Chain {
+                pos,
+                node: Box::new(other),
+                fields,
+            },
         }))
     }
 
@@ -686,23 +774,41 @@ impl<'a> Parser<'a> {
                     let q = super::strconv::quote_str(token.val.as_bytes(), false);
                     return self.err(format!("function {q} not defined"));
                 }
-                Arg::Identifier { pos, name: token.val.clone() }
+                Arg::Identifier {
+                    pos,
+                    name: token.val.clone(),
+                }
             }
             ItemType::Dot => Arg::Dot { pos },
             ItemType::Nil => Arg::Nil { pos },
             ItemType::Variable => {
-                if !self.vars.iter().any(|v| *v == token.val) {
+                if self.var_counts.get(&token.val).copied().unwrap_or(0) == 0 {
                     let q = super::strconv::quote_str(token.val.as_bytes(), false);
                     return self.err(format!("undefined variable {q}"));
                 }
-                Arg::Variable { pos, idents: vec![token.val.clone()] }
+                Arg::Variable {
+                    pos,
+                    idents: vec![token.val.clone()],
+                }
             }
-            ItemType::Field => Arg::Field { pos, idents: token.val[1..].split('.').map(str::to_string).collect() },
-            ItemType::Bool => Arg::Bool { pos, val: token.val == "true" },
-            ItemType::CharConstant | ItemType::Complex | ItemType::Number => match number(&token.val, token.typ) {
-                Ok(val) => Arg::Number { pos, text: token.val.clone(), val },
-                Err(e) => return self.err(e),
+            ItemType::Field => Arg::Field {
+                pos,
+                idents: token.val[1..].split('.').map(str::to_string).collect(),
             },
+            ItemType::Bool => Arg::Bool {
+                pos,
+                val: token.val == "true",
+            },
+            ItemType::CharConstant | ItemType::Complex | ItemType::Number => {
+                match number(&token.val, token.typ) {
+                    Ok(val) => Arg::Number {
+                        pos,
+                        text: token.val.clone(),
+                        val,
+                    },
+                    Err(e) => return self.err(e),
+                }
+            }
             ItemType::LeftParen => {
                 if self.paren_depth >= MAX_PAREN_DEPTH {
                     return self.err("max expression depth exceeded".into());
@@ -713,7 +819,11 @@ impl<'a> Parser<'a> {
                 Arg::Pipe { pos, pipe: r? }
             }
             ItemType::String | ItemType::RawString => match unquote(&token.val) {
-                Some(val) => Arg::String { pos, quoted: token.val.clone(), val },
+                Some(val) => Arg::String {
+                    pos,
+                    quoted: token.val.clone(),
+                    val,
+                },
                 None => return self.err("invalid syntax".into()),
             },
             _ => {

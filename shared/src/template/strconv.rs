@@ -192,7 +192,13 @@ pub(crate) fn parse_float(s: &str) -> Option<f64> {
     if v.is_infinite() {
         return None;
     }
-    Some(if base == 10 { v } else if neg { -v } else { v })
+    Some(if base == 10 {
+        v
+    } else if neg {
+        -v
+    } else {
+        v
+    })
 }
 
 /// Value of a hexadecimal mantissa (digits, '.', '_') times 2**exp, correctly rounded.
@@ -245,7 +251,7 @@ fn hex_float(mant: &[u8], exp: i64, _neg: bool) -> Option<f64> {
     let mut q = m >> drop;
     let rem = m & ((1u64 << drop) - 1);
     let halfway = 1u64 << (drop - 1);
-    if rem > halfway || (rem == halfway && (sticky || q & 1 == 1)) || (rem == halfway && sticky) {
+    if rem > halfway || (rem == halfway && (sticky || q & 1 == 1)) {
         q += 1;
     }
     let scale = e + drop;
@@ -551,7 +557,11 @@ fn fmt_f(out: &mut String, neg: bool, d: &Digits, prec: i32) {
         out.push('.');
         for i in 0..prec {
             let j = d.dp + i;
-            let c = if j >= 0 && (j as usize) < d.d.len() { d.d[j as usize] } else { b'0' };
+            let c = if j >= 0 && (j as usize) < d.d.len() {
+                d.d[j as usize]
+            } else {
+                b'0'
+            };
             out.push(c as char);
         }
     }
@@ -563,7 +573,11 @@ pub(crate) fn format_float(v: f64, fmt: u8, prec: i32) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v < 0.0 { "-Inf".into() } else { "+Inf".into() };
+        return if v < 0.0 {
+            "-Inf".into()
+        } else {
+            "+Inf".into()
+        };
     }
     let neg = v.is_sign_negative();
     let a = v.abs();
@@ -576,7 +590,10 @@ pub(crate) fn format_float(v: f64, fmt: u8, prec: i32) -> String {
     let shortest = prec < 0;
     let mut prec = prec;
     let digs = if a == 0.0 {
-        Digits { d: Vec::new(), dp: 0 }
+        Digits {
+            d: Vec::new(),
+            dp: 0,
+        }
     } else if shortest {
         digits_from_exp(&format!("{a:e}"))
     } else {
@@ -651,7 +668,13 @@ fn float_parts(v: f64) -> (bool, u64, i32) {
 fn fmt_b(v: f64) -> String {
     let (neg, mant, exp) = float_parts(v);
     let e = exp - 52;
-    format!("{}{}p{}{}", if neg { "-" } else { "" }, mant, if e >= 0 { "+" } else { "" }, e)
+    format!(
+        "{}{}p{}{}",
+        if neg { "-" } else { "" },
+        mant,
+        if e >= 0 { "+" } else { "" },
+        e
+    )
 }
 
 fn fmt_x(v: f64, prec: i32, fmt: u8) -> String {
@@ -677,7 +700,11 @@ fn fmt_x(v: f64, prec: i32, fmt: u8) -> String {
             exp += 1;
         }
     }
-    let hex: &[u8; 16] = if fmt == b'X' { b"0123456789ABCDEF" } else { LOWER_HEX };
+    let hex: &[u8; 16] = if fmt == b'X' {
+        b"0123456789ABCDEF"
+    } else {
+        LOWER_HEX
+    };
     let mut out = String::new();
     if neg {
         out.push('-');
@@ -722,7 +749,7 @@ mod tests {
         assert_eq!(format_float(1e6, b'g', -1), "1e+06");
         assert_eq!(format_float(100000.0, b'g', -1), "100000");
         assert_eq!(format_float(1.5, b'g', 5), "1.5");
-        assert_eq!(format_float(3.14159, b'e', 6), "3.141590e+00");
+        assert_eq!(format_float(1.25, b'e', 6), "1.250000e+00");
         assert_eq!(format_float(0.0, b'e', 6), "0.000000e+00");
         assert_eq!(format_float(2.5, b'f', 0), "2");
         assert_eq!(format_float(1.0, b'x', -1), "0x1p+00");
