@@ -130,6 +130,8 @@ fn last_lines(text: &str, lines: usize, max: usize) -> String {
 
 /// The builder pod's story: `Ok(None)` = build succeeded, `Ok(Some(outcome))` = still going,
 /// `Err(outcome)` = failed.
+// Both sides are outcomes of the same size; boxing one would only add noise.
+#[allow(clippy::result_large_err)]
 fn judge_build(o: &Observed, has_exporters: bool) -> Result<Option<Outcome>, Outcome> {
     let fail = |reason: &str, message: String| Outcome::error(reason, message, has_exporters);
     let Some(pod) = o.pod else {

@@ -66,13 +66,20 @@ async fn main() -> anyhow::Result<()> {
     let ns = format!("bench-operator-{}", std::process::id());
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
-        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}}))?)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}}))?,
+        )
         .await?;
     let mut child = None;
     if let Some(bin) = &args.operator_bin {
         child = Some(
             tokio::process::Command::new(bin)
-                .args(["run", "--leader-election=false", "--admin-listen=127.0.0.1:0"])
+                .args([
+                    "run",
+                    "--leader-election=false",
+                    "--admin-listen=127.0.0.1:0",
+                ])
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::null())
                 .kill_on_drop(true)
@@ -81,7 +88,9 @@ async fn main() -> anyhow::Result<()> {
         );
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    let pid = args.operator_pid.or_else(|| child.as_ref().and_then(|c| c.id()));
+    let pid = args
+        .operator_pid
+        .or_else(|| child.as_ref().and_then(|c| c.id()));
     let timeout = Duration::from_secs(args.timeout);
     let artifacts: Api<OSArtifact> = Api::namespaced(client.clone(), &ns);
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
@@ -94,7 +103,9 @@ async fn main() -> anyhow::Result<()> {
                 let a = OSArtifact::new(
                     &format!("bench-{i}"),
                     OSArtifactSpec {
-                        image_name: Some("quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0".into()),
+                        image_name: Some(
+                            "quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0".into(),
+                        ),
                         iso: true,
                         ..Default::default()
                     },
@@ -132,8 +143,12 @@ async fn main() -> anyhow::Result<()> {
             let pods = pods.clone();
             let body = body.clone();
             async move {
-                pods.patch_status(&format!("bench-{i}-build"), &PatchParams::default(), &Patch::Merge(&body))
-                    .await
+                pods.patch_status(
+                    &format!("bench-{i}-build"),
+                    &PatchParams::default(),
+                    &Patch::Merge(&body),
+                )
+                .await
             }
         })
         .buffer_unordered(64)
@@ -151,12 +166,27 @@ async fn main() -> anyhow::Result<()> {
         + Duration::ZERO;
     let rss = pid.and_then(peak_rss_kib);
     println!("osartifacts:                  {n}");
-    println!("create all:                   {:.2}s", created.as_secs_f64());
-    println!("all Building with a pod:      {:.2}s (from the first create)", building.as_secs_f64());
-    println!("all Ready after marking done: {:.2}s (marking took part of it: {:.2}s)", (mark.elapsed()).as_secs_f64(), (mark.elapsed() - ready).as_secs_f64());
+    println!(
+        "create all:                   {:.2}s",
+        created.as_secs_f64()
+    );
+    println!(
+        "all Building with a pod:      {:.2}s (from the first create)",
+        building.as_secs_f64()
+    );
+    println!(
+        "all Ready after marking done: {:.2}s (marking took part of it: {:.2}s)",
+        (mark.elapsed()).as_secs_f64(),
+        (mark.elapsed() - ready).as_secs_f64()
+    );
     match rss {
-        Some(kib) => println!("operator peak RSS:            {:.1} MiB", kib as f64 / 1024.0),
-        None => println!("operator peak RSS:            unknown (pass --operator-bin or --operator-pid)"),
+        Some(kib) => println!(
+            "operator peak RSS:            {:.1} MiB",
+            kib as f64 / 1024.0
+        ),
+        None => println!(
+            "operator peak RSS:            unknown (pass --operator-bin or --operator-pid)"
+        ),
     }
     let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
     if let Some(mut c) = child {

@@ -540,12 +540,12 @@ fn bug25_no_user_string_reaches_a_shell_command_line() {
         .unwrap();
     for c in all {
         // A shell's script is command[2]; it must be one of the fixed scripts (no user value in it).
-        if let Some(cmd) = &c.command {
-            if cmd.first().map(String::as_str) == Some("/bin/sh") {
-                let script = &cmd[2];
-                for user in ["$(reboot)", "$(id)", "`id`", "32000", "helm-utils", "hello"] {
-                    assert!(!script.contains(user), "{} script contains {user}", c.name);
-                }
+        if let Some(cmd) = &c.command
+            && cmd.first().map(String::as_str) == Some("/bin/sh")
+        {
+            let script = &cmd[2];
+            for user in ["$(reboot)", "$(id)", "`id`", "32000", "helm-utils", "hello"] {
+                assert!(!script.contains(user), "{} script contains {user}", c.name);
             }
         }
     }
