@@ -245,12 +245,10 @@ fn user_who_cannot_create_pods_is_refused() {
     let ns = e.namespace("authz");
     // alice may manage OSArtifacts (and Secrets, for the example) but not Pods or Jobs.
     let alice = e.cp.identity("alice", "alice", &["e2e-users"]).unwrap();
-    let role = format!(
-        r#"{{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{{"name":"artifacts-only"}},
-        "rules":[{{"apiGroups":["build.kairos.io"],"resources":["osartifacts"],"verbs":["*"]}},
-                 {{"apiGroups":[""],"resources":["secrets"],"verbs":["*"]}}]}}"#
-    );
-    assert!(ns.k_stdin(&["apply", "-f", "-"], Some(&role)).success);
+    let role = r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"artifacts-only"},
+        "rules":[{"apiGroups":["build.kairos.io"],"resources":["osartifacts"],"verbs":["*"]},
+                 {"apiGroups":[""],"resources":["secrets"],"verbs":["*"]}]}"#;
+    assert!(ns.k_stdin(&["apply", "-f", "-"], Some(role)).success);
     let out = ns.k(&[
         "create",
         "rolebinding",
