@@ -12,6 +12,9 @@
 #   - applies the CRD with a client-side `kubectl apply` (this also proves that the CRD fits
 #     the last-applied-configuration annotation) and waits until it is Established;
 #   - applies the Namespace osartifact-system (manifests/default/namespace.yaml).
+# The webhook configurations are only dry-run, so the samples are not sent to a webhook, unless
+# the cluster already has osartifact-validating/-mutating registered: then the webhook must be
+# serving (failurePolicy Fail), and the samples also pass through it.
 # Kustomizations without a namespace (nginx, samples) go to the kubeconfig's namespace
 # (normally `default`). Objects of cert-manager.io are skipped, with a note, when the cluster
 # does not serve that API group.
