@@ -145,7 +145,12 @@ pub fn render(
         return Err(DockerfileError::Template {
             name: source.name.clone(),
             key: key.into(),
-            source: RenderError::Forbidden(f),
+            source: RenderError::Forbidden {
+                name: TEMPLATE_NAME.to_string(),
+                keyword: f.keyword,
+                line: f.line,
+                col: f.col,
+            },
         });
     }
     let Some(values) = template_values(spec, secrets)? else {

@@ -229,6 +229,7 @@ impl Arch {
 pub struct VolumeBindings {
     /// Volume mounted at /workspace as the kaniko build context (Dockerfile builds only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
     pub build_context: Option<String>,
     /// Volume mounted at /overlay-iso and passed to AuroraBoot as --overlay-iso (ISO or netboot builds).
     #[serde(
@@ -236,9 +237,11 @@ pub struct VolumeBindings {
         rename = "overlayISO",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(length(max = 63))]
     pub overlay_iso: Option<String>,
     /// Volume mounted at /overlay-rootfs and passed to AuroraBoot as --overlay-rootfs (ISO or netboot builds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
     pub overlay_rootfs: Option<String>,
 }
 

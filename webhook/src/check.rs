@@ -6,8 +6,8 @@
 use std::io::Write;
 
 use osartifact_shared::crd::unknown_fields;
-use osartifact_shared::manifest::{self, Document, SecretsByNamespace, API_VERSION};
-use osartifact_shared::validation::{validate, Mode};
+use osartifact_shared::manifest::{self, API_VERSION, Document, SecretsByNamespace};
+use osartifact_shared::validation::{Mode, validate};
 
 /// Flags of `check`.
 #[derive(clap::Args, Debug, Clone)]
@@ -43,14 +43,23 @@ pub fn check_documents(docs: &[Document], out: &mut impl Write) -> i32 {
         let who = format!("{}: {}", doc.source, doc.display_name());
         let mut errors = Vec::new();
         if doc.api_version() != API_VERSION {
-            errors.push(format!("apiVersion: Unsupported value: {:?}: supported values: {API_VERSION:?}", doc.api_version()));
+            errors.push(format!(
+                "apiVersion: Unsupported value: {:?}: supported values: {API_VERSION:?}",
+                doc.api_version()
+            ));
         }
         for path in unknown_fields(&doc.value) {
             errors.push(format!("{path}: unknown field (check the spelling against `kubectl explain osartifact.spec`)"));
         }
         let meta = &doc.value["metadata"];
-        if meta.get("name").and_then(|n| n.as_str()).is_none_or(str::is_empty)
-            && meta.get("generateName").and_then(|n| n.as_str()).is_none_or(str::is_empty)
+        if meta
+            .get("name")
+            .and_then(|n| n.as_str())
+            .is_none_or(str::is_empty)
+            && meta
+                .get("generateName")
+                .and_then(|n| n.as_str())
+                .is_none_or(str::is_empty)
         {
             errors.push("metadata.name: Required value: name or generateName is required".into());
         }
@@ -96,7 +105,10 @@ mod tests {
             "apiVersion: build.kairos.io/v1alpha2\nkind: OSArtifact\nmetadata: {name: a}\nspec:\n  imageName: quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0\n  baseImageDockerfile: null\n",
         );
         assert_eq!(code, 0, "{out}");
-        assert!(out.contains("warning: in.yaml: OSArtifact default/a: spec: no output selected"), "{out}");
+        assert!(
+            out.contains("warning: in.yaml: OSArtifact default/a: spec: no output selected"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -105,14 +117,22 @@ mod tests {
             "apiVersion: build.kairos.io/v1alpha2\nkind: OSArtifact\nmetadata: {name: a, namespace: ns}\nspec:\n  isoo: true\n  iso: true\n  baseImageDockerfile: {name: missing}\n",
         );
         assert_eq!(code, 1, "{out}");
-        assert!(out.contains("in.yaml: OSArtifact ns/a: spec.isoo: unknown field"), "{out}");
+        assert!(
+            out.contains("in.yaml: OSArtifact ns/a: spec.isoo: unknown field"),
+            "{out}"
+        );
         assert!(out.contains("warning: in.yaml: OSArtifact ns/a: spec.baseImageDockerfile: Secret \"missing\" not found"), "{out}");
     }
 
     #[test]
     fn type_errors_deny() {
-        let (code, out) = check("apiVersion: build.kairos.io/v1alpha2\nkind: OSArtifact\nmetadata: {name: a}\nspec: {imageName: x, iso: maybe}\n");
+        let (code, out) = check(
+            "apiVersion: build.kairos.io/v1alpha2\nkind: OSArtifact\nmetadata: {name: a}\nspec: {imageName: x, iso: maybe}\n",
+        );
         assert_eq!(code, 1, "{out}");
-        assert!(out.contains("OSArtifact default/a: spec.iso: invalid type"), "{out}");
+        assert!(
+            out.contains("OSArtifact default/a: spec.iso: invalid type"),
+            "{out}"
+        );
     }
 }
