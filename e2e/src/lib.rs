@@ -2,6 +2,7 @@
 //! the product binaries as local processes with their ServiceAccount identities, and kubectl.
 //! See docs/testing.md.
 
+pub mod artifacts;
 pub mod controlplane;
 pub mod env;
 pub mod identity;
