@@ -15,6 +15,7 @@ pub(crate) struct Tree {
 #[derive(Clone, Debug)]
 pub(crate) enum Node {
     Text {
+        pos: usize,
         text: Vec<u8>,
     },
     Action {

@@ -93,7 +93,7 @@ impl<'t> State<'t> {
                 | Node::Continue { pos }
                 | Node::Template { pos, .. } => *pos,
                 Node::If(c) | Node::Range(c) | Node::With(c) => c.pos,
-                Node::Text { .. } => 0,
+                Node::Text { pos, .. } => *pos,
             }),
             At::Pipe(p) => Some(self.tree.pipes[p as usize].pos),
             At::Cmd(c) => Some(c.pos),
@@ -247,7 +247,7 @@ impl<'t> State<'t> {
         self.step()?;
         let tree = self.tree;
         match &tree.nodes[id as usize] {
-            Node::Text { text } => self.write(text)?,
+            Node::Text { text, .. } => self.write(text)?,
             Node::Action { pipe, .. } => {
                 let v = self.eval_pipeline(dot, *pipe)?;
                 if tree.pipes[*pipe as usize].decl.is_empty() {
@@ -308,7 +308,7 @@ impl<'t> State<'t> {
     fn walk_range(&mut self, dot: &Value, id: NodeId, c: &'t Control) -> Result<(), Flow> {
         self.at = At::Node(id);
         let outer = self.mark();
-        let r = self.walk_range_inner(dot, c);
+        let r = self.walk_range_inner(dot, id, c);
         self.pop(outer);
         match r {
             Err(Flow::Break) => Ok(()),
@@ -318,6 +318,7 @@ impl<'t> State<'t> {
 
     fn one_iteration(
         &mut self,
+        id: NodeId,
         c: &'t Control,
         mark: usize,
         index: Value,
@@ -325,6 +326,7 @@ impl<'t> State<'t> {
     ) -> Result<(), Flow> {
         self.iterations += 1;
         if self.iterations > self.limits.max_range_iterations {
+            self.at = At::Node(id);
             return Err(Flow::Fail(self.limit(format!(
                 "range iteration budget of {} exceeded",
                 self.limits.max_range_iterations
@@ -357,7 +359,7 @@ impl<'t> State<'t> {
         }
     }
 
-    fn walk_range_inner(&mut self, dot: &Value, c: &'t Control) -> Result<(), Flow> {
+    fn walk_range_inner(&mut self, dot: &Value, id: NodeId, c: &'t Control) -> Result<(), Flow> {
         let val = self.eval_pipeline(dot, c.pipe)?;
         let mark = self.mark();
         let ndecl = self.tree.pipes[c.pipe as usize].decl.len();
@@ -374,13 +376,13 @@ impl<'t> State<'t> {
                     Value::Int(n) => {
                         for i in 0..n.max(0) {
                             ran = true;
-                            self.one_iteration(c, mark, Value::Nil, Value::Int(i))?;
+                            self.one_iteration(id, c, mark, Value::Nil, Value::Int(i))?;
                         }
                     }
                     Value::Uint8(n) => {
                         for i in 0..n {
                             ran = true;
-                            self.one_iteration(c, mark, Value::Nil, Value::Uint8(i))?;
+                            self.one_iteration(id, c, mark, Value::Nil, Value::Uint8(i))?;
                         }
                     }
                     _ => {}
@@ -391,6 +393,7 @@ impl<'t> State<'t> {
                 for (k, v) in data.iter() {
                     ran = true;
                     self.one_iteration(
+                        id,
                         c,
                         mark,
                         Value::str(k.as_bytes()),

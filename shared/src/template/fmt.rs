@@ -539,6 +539,8 @@ impl<'a> Printer<'a> {
             Value::Float(f) => self.fmt_float(*f, verb),
             Value::Complex(r, i) => self.fmt_complex(*r, *i, verb),
             Value::Str(s) => self.fmt_string(s, verb, arg),
+            // %w wants an error value; a map is reported whole.
+            Value::Map if verb == 'w' => self.bad_verb(verb, arg),
             Value::Map => self.print_map(verb),
         }
     }
@@ -681,7 +683,8 @@ impl<'a> Printer<'a> {
                     b' ' => self.f.space = true,
                     _ => {
                         if c.is_ascii_lowercase() && arg_num < args.len() {
-                            if c == b'v' {
+                            // Go treats %w's flags like %v's.
+                            if c == b'v' || c == b'w' {
                                 self.f.sharp_v = self.f.sharp;
                                 self.f.sharp = false;
                                 self.f.plus_v = self.f.plus;
@@ -785,7 +788,7 @@ impl<'a> Printer<'a> {
                 self.write_rune(verb);
                 self.write_str("(MISSING)");
             } else {
-                if verb == 'v' {
+                if verb == 'v' || verb == 'w' {
                     self.f.sharp_v = self.f.sharp;
                     self.f.sharp = false;
                     self.f.plus_v = self.f.plus;

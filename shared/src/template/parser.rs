@@ -333,7 +333,7 @@ impl<'a> Parser<'a> {
         self.tree.lists[list as usize]
             .iter()
             .all(|&n| match &self.tree.nodes[n as usize] {
-                Node::Text { text } => String::from_utf8_lossy(text).chars().all(is_go_space),
+                Node::Text { text, .. } => String::from_utf8_lossy(text).chars().all(is_go_space),
                 _ => false,
             })
     }
@@ -433,6 +433,7 @@ impl<'a> Parser<'a> {
         match token.typ {
             ItemType::Text => {
                 let n = self.push_node(Node::Text {
+                    pos: token.pos,
                     text: token.val.as_bytes().to_vec(),
                 });
                 Ok(Step::Node(n))

@@ -365,5 +365,101 @@ for t in ["FROM {{ .BaseImage }} AS build\nWORKDIR {{ or .Workdir \"/src\" }}\nR
           "FROM {{.BaseImage}}\n{{with .Port}}EXPOSE {{.}}{{else}}EXPOSE 80{{end}}\n{{with .Missing}}X{{else with .User}}USER {{.}}{{end}}\n"]:
     add("docker", t, DV)
 
+
+# --- sampled matrices: printf verbs x flags x widths x kinds, builtins x argument kinds
+import itertools
+import random
+
+PV = {"A": "alpha", "B": "", "Name": "h\u00e9llo", "Q": "it's \"q\"", "Emo": "\U0001F600"}
+verbs = list("vsdqxXoObcUeEfFgGtTwz")
+flags = ["", "+", "-", " ", "#", "0", "+0", "-0", "# ", "#0", "+ "]
+wps = ["", "5", ".2", "8.3", ".0", "0", "12.5"]
+pargs = [".A", ".Name", ".B", ".Q", ".Emo", "42", "-42", "0", "1.5", "-0.5", "1e21", "1e-7", "123456.789", "1+2i",
+         "-0i", "true", "nil", ".", "(index .A 0)", "'x'", "255", "1e6", "100000.0", "0.1"]
+for i, (v, f, w, a) in enumerate(itertools.product(verbs, flags, wps, pargs)):
+    if i % 131 == 0:
+        add("printf-matrix", "{{printf " + json.dumps("%" + f + w + v + "|") + " " + a + "}}", PV)
+
+FV = {"A": "alpha", "B": "", "N": "3", "Name": "h\u00e9llo", "Z": "0"}
+fnames = "eq ne lt le gt ge and or not len index slice print println html js urlquery call printf".split()
+fargs = [".A", ".B", ".N", ".Missing", "1", "0", "-1", "3", "1.5", "0.0", "1i", "true", "false", "nil", ".",
+         "(index .A 0)", "'a'", "\"a\"", "\"\"", "\"alpha\"", "97", "2", "5", "6", "$", "(and nil 1)"]
+i = 0
+for f in fnames:
+    for k in range(0, 3):
+        for c in itertools.product(fargs, repeat=k):
+            i += 1
+            if i % 37 == 0:
+                add("func-matrix", "{{" + " ".join([f] + list(c)) + "}}", FV)
+            if k == 1 and i % 41 == 0:
+                add("func-matrix", "{{" + c[0] + " | " + f + "}}", FV)
+
+rng = random.Random(20261125)
+GV = {"A": "alpha", "B": "", "N": "3", "Name": "h\u00e9llo", "Z": "0", "Q": "<a href='x'>&\"", "S": "a b/c?d=e"}
+gfuncs = ["print", "println", "html", "js", "urlquery", "len", "not", "and", "or", "eq", "ne", "lt", "le", "gt", "ge",
+          "index", "slice", "printf"]
+
+
+def g_atom(vs, d):
+    if d > 2 or rng.random() < 0.5:
+        return rng.choice([".A", ".B", ".N", ".Name", ".Z", ".Q", ".S", ".Missing", ".", "$", "1", "0", "2", "-1", "1.5",
+                           "true", "false", "\"x\"", "\"%d|%s|%v\"", "\"%q\"", "'a'", "nil", "(index .A 0)"] + vs)
+    return "(" + g_pipe(vs, d + 1) + ")"
+
+
+def g_cmd(vs, d):
+    f = rng.choice(gfuncs + [None, None])
+    if f is None:
+        return g_atom(vs, d)
+    return " ".join([f] + [g_atom(vs, d) for _ in range(rng.randint(0, 3))])
+
+
+def g_pipe(vs, d):
+    p = g_cmd(vs, d)
+    for _ in range(rng.randint(0, 2)):
+        p += " | " + rng.choice(gfuncs) + "".join(" " + g_atom(vs, d) for _ in range(rng.randint(0, 1)))
+    return p
+
+
+def g_block(vs, d, inrange):
+    out = []
+    vs = list(vs)
+    for _ in range(rng.randint(1, 4)):
+        r = rng.random()
+        if r < 0.3:
+            out.append(rng.choice(["x", " ", "\n", "a\n  ", "\u00e9"]))
+        elif r < 0.55 or d > 3:
+            if rng.random() < 0.2:
+                v = "$v%d" % len(vs)
+                out.append("{{" + v + " := " + g_pipe(vs, 0) + "}}")
+                vs.append(v)
+            else:
+                out.append("{{" + rng.choice(["", "- "]) + g_pipe(vs, 0) + rng.choice(["", " -"]) + "}}")
+        elif r < 0.7:
+            kw = rng.choice(["if", "with"])
+            s = "{{" + kw + " " + g_pipe(vs, 0) + "}}" + g_block(vs, d + 1, inrange)
+            if rng.random() < 0.3:
+                s += "{{else " + kw + " " + g_pipe(vs, 0) + "}}" + g_block(vs, d + 1, inrange)
+            if rng.random() < 0.5:
+                s += "{{else}}" + g_block(vs, d + 1, inrange)
+            out.append(s + "{{end}}")
+        elif r < 0.85:
+            decl = rng.choice(["", "$i := ", "$k, $e := "])
+            nv = vs + [x.strip() for x in decl.replace(":=", "").split(",") if x.strip()]
+            src = rng.choice([".", "3", "0", ".N", "(len .A)", "(index .A 0)", ".A", "$", "-2"])
+            s = "{{range " + decl + src + "}}" + g_block(nv, d + 1, True)
+            if rng.random() < 0.4:
+                s += "{{else}}" + g_block(vs, d + 1, inrange)
+            out.append(s + "{{end}}")
+        elif inrange:
+            out.append(rng.choice(["{{break}}", "{{continue}}", "{{if .B}}{{break}}{{end}}"]))
+        else:
+            out.append("{{/* c */}}")
+    return "".join(out)
+
+
+for _ in range(200):
+    add("generated", g_block([], 0, False), GV)
+
 for c in cases:
     print(json.dumps(c, ensure_ascii=False))
