@@ -114,7 +114,7 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   ldflags+=" -X $pkg.buildDate=${build_date}"
 done
 
-log "building kube-apiserver, kube-controller-manager, kubectl (cold: expect 15-30 min on 2 cores)"
+log "building kube-apiserver, kube-controller-manager, kubectl (cold: about 6 min on 2 cores)"
 t0=$(date +%s)
 (cd "$src" && go build -trimpath -ldflags "$ldflags" -o "$bin/" \
   k8s.io/kubernetes/cmd/kube-apiserver \
