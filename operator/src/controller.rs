@@ -39,6 +39,10 @@ const ACTIVE_REQUEUE: Duration = Duration::from_secs(120);
 const IDLE_REQUEUE: Duration = Duration::from_secs(3600);
 /// While the previous attempt's objects terminate.
 const WAIT_REQUEUE: Duration = Duration::from_secs(3);
+/// An error found before the builder pod existed (an object in the way, the API refusing the
+/// pod) may be fixed outside the artifact: look again now and then. A referenced Secret that
+/// changes triggers a look at once; so does a spec change.
+const RECHECK_REQUEUE: Duration = Duration::from_secs(30);
 
 pub struct Context {
     pub client: Client,
@@ -135,8 +139,9 @@ pub async fn reconcile(obj: Arc<OSArtifact>, ctx: Arc<Context>) -> Result<Action
                 message = format!("{message}; {}", p.hint());
             }
             let out = Outcome::error(e.category(), message, !obj.spec.exporters.is_empty());
+            // Writes (and Events) happen only when the message changes, so looking again is quiet.
             write_status(&obj, &id, &apis, &ctx, &out, &[]).await?;
-            Ok(Action::requeue(IDLE_REQUEUE))
+            Ok(Action::requeue(RECHECK_REQUEUE))
         }
         Err(e) => Err(e),
     }
@@ -166,13 +171,17 @@ async fn step(
     let previous = status
         .phase
         .filter(|_| same_attempt && status.observed_generation == Some(id.generation));
-    if previous.is_some_and(Phase::is_terminal) {
-        // A finished build does nothing until the spec changes or a retry is requested.
+    // A finished build does nothing until the spec changes or a retry is requested. An Error
+    // found before the builder pod existed (a missing Secret, a broken template, an object in the
+    // way) has its cause outside the build, so this attempt goes on when its cause is fixed.
+    if previous == Some(Phase::Ready) {
         return Ok(Action::requeue(IDLE_REQUEUE));
     }
-
     let pod_name = names::builder_pod(&id.name);
     let mut pod = apply::get_owned(&apis.pods, &pod_name, &id.uid).await?;
+    if previous == Some(Phase::Error) && pod.is_some() {
+        return Ok(Action::requeue(IDLE_REQUEUE));
+    }
     let mut jobs = Vec::new();
     for i in 0..spec.exporters.len() {
         jobs.push(apply::get_owned(&apis.jobs, &names::exporter_job(&id.name, i), &id.uid).await?);
@@ -270,6 +279,21 @@ async fn step(
     } else {
         Action::requeue(ACTIVE_REQUEUE)
     })
+}
+
+/// The artifacts in the Secret's namespace that refer to it (Dockerfile, template values,
+/// cloud-config, pull secrets): when it changes, a build that waits for it can go on.
+pub fn artifacts_referencing(
+    artifacts: &[Arc<OSArtifact>],
+    namespace: &str,
+    secret: &str,
+) -> Vec<ObjectRef<OSArtifact>> {
+    artifacts
+        .iter()
+        .filter(|a| a.namespace().as_deref() == Some(namespace))
+        .filter(|a| plan::secret_names(&a.spec).iter().any(|n| n == secret))
+        .map(|a| ObjectRef::from_obj(a.as_ref()))
+        .collect()
 }
 
 /// A new generation that changes an immutable PVC field: delete our PVC (no pod uses it any more)

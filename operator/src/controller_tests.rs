@@ -137,5 +137,32 @@ async fn object_in_the_way_is_an_error_with_the_owner() {
         .unwrap()
         .unwrap()
         .unwrap();
-    assert_eq!(action, Action::requeue(IDLE_REQUEUE));
+    // Looked at again later: the foreign object may go away.
+    assert_eq!(action, Action::requeue(RECHECK_REQUEUE));
+}
+
+#[test]
+fn secret_changes_reach_the_artifacts_that_name_them() {
+    let mut with_dockerfile = (*artifact(None)).clone();
+    with_dockerfile.spec.image_name = None;
+    with_dockerfile.spec.base_image_dockerfile = Some(osartifact_shared::types::SecretKeyRef {
+        name: "df".into(),
+        key: None,
+    });
+    let mut other_ns = with_dockerfile.clone();
+    other_ns.metadata.namespace = Some("elsewhere".into());
+    let mut pulls = (*artifact(None)).clone();
+    pulls.metadata.name = Some("pulls".into());
+    pulls.spec.image_pull_secrets =
+        vec![k8s_openapi::api::core::v1::LocalObjectReference { name: "df".into() }];
+    let all = vec![
+        Arc::new(with_dockerfile),
+        Arc::new(other_ns),
+        Arc::new(pulls),
+        artifact(None),
+    ];
+    let hit = artifacts_referencing(&all, "ns", "df");
+    let names: Vec<&str> = hit.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, vec!["hello", "pulls"]);
+    assert!(artifacts_referencing(&all, "ns", "unrelated").is_empty());
 }

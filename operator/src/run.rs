@@ -8,11 +8,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod};
-use kube::runtime::Controller;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Config as ControllerConfig;
-use kube::runtime::watcher;
-use kube::{Api, Client};
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client, ResourceExt};
 use osartifact_shared::OSArtifact;
 use osartifact_shared::names;
 use tokio_util::sync::CancellationToken;
@@ -242,6 +242,14 @@ async fn run_controller(
         .owns(scoped::<PersistentVolumeClaim>(&client, ns), children)
         .with_config(ControllerConfig::default().concurrency(args.concurrency))
         .graceful_shutdown_on(stop.cancelled_owned());
+    // Referenced Secrets are the user's, not ours, so they carry no label: watch their metadata
+    // only (never their data) and map each change to the artifacts that name the Secret.
+    let artifact_store = controller.store();
+    let secrets = scoped::<PartialObjectMeta<Secret>>(&client, ns);
+    let controller = controller.watches(secrets, watcher::Config::default(), move |s| {
+        let (namespace, name) = (s.namespace().unwrap_or_default(), s.name_any());
+        controller::artifacts_referencing(&artifact_store.state(), &namespace, &name)
+    });
     health.set_ready(false);
     let store = controller.store();
     let h = health.clone();
