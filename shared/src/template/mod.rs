@@ -17,6 +17,7 @@ mod lexer;
 mod parser;
 mod strconv;
 mod unicode;
+mod unicode_tables;
 mod value;
 
 use std::collections::BTreeMap;
