@@ -3,7 +3,9 @@
 //! Data (`.`) is always a `map[string]string` with Go's `missingkey=zero` behaviour (a
 //! missing key renders as ""). Templates that contain `define`, `template` or `block`
 //! parse normally but are reported by [`Template::forbidden_action`] and rejected by
-//! [`render`]. Execution is bounded by [`Limits`]; deep nesting never exhausts the
+//! [`render`]. The verdict follows Go's parse result: forbidden when the template set
+//! holds any template besides the main one, or when the tree that runs calls
+//! `{{template}}`; a `define` of the main template's own name merely replaces its body. Execution is bounded by [`Limits`]; deep nesting never exhausts the
 //! caller's stack because deep templates are parsed and executed on a helper thread
 //! with a stack sized for them.
 //!
@@ -447,6 +449,19 @@ mod tests {
                 .unwrap_or_default()
                 .contains("not allowed")
         );
+        // As in Go, a define of the template's own name only replaces its body.
+        let t = Template::parse(
+            "Dockerfile",
+            "{{define \"Dockerfile\"}}FROM {{.A}}{{end}}\n",
+        );
+        assert!(t.as_ref().is_ok_and(|t| t.forbidden_action().is_none()));
+        assert_eq!(
+            run("{{define \"Dockerfile\"}}FROM {{.A}}{{end}}\n")
+                .ok()
+                .as_deref(),
+            Some("FROM alpha")
+        );
+        assert!(run("{{define \"Dockerfile\"}}{{template \"x\"}}{{end}}").is_err());
         // A keyword Go rejects while lexing is a parse error, as in Go.
         assert_eq!(
             run("{{define\"x\"}}{{end}}").err().map(|e| e.class()),

@@ -60,9 +60,18 @@ struct Parser<'a> {
     paren_depth: usize,
     nesting: usize,
     action_line: usize,
-    forbidden: Option<ForbiddenAt>,
-    /// Go's tree set: template name -> whether its tree is empty.
-    defined: Vec<(Vec<u8>, bool)>,
+    /// Go's tree set, in order of definition.
+    defined: Vec<Defined>,
+}
+
+/// One entry of Go's tree set: a named template made by `define` or `block`.
+struct Defined {
+    name: Vec<u8>,
+    empty: bool,
+    body: ListId,
+    /// Where the `define`/`block` keyword that (last) set this entry is.
+    keyword: &'static str,
+    pos: usize,
 }
 
 type PResult<T> = Result<T, ParseFailure>;
@@ -80,16 +89,29 @@ pub(crate) fn parse(name: &str, items: &[Item]) -> PResult<Parsed> {
         paren_depth: 0,
         nesting: 0,
         action_line: 0,
-        forbidden: None,
         defined: Vec::new(),
     };
-    let root = p.parse_top()?;
-    let empty = p.list_is_empty(root);
-    p.add_tree(name.as_bytes().to_vec(), empty)?;
+    let main = p.parse_top()?;
+    // Go adds the main tree last: it replaces an empty definition of the same name, yields
+    // to a non-empty one when itself empty, and conflicts with it otherwise.
+    let main_empty = p.list_is_empty(main);
+    let mut root = main;
+    if let Some(d) = p.defined.iter().find(|d| d.name == name.as_bytes())
+        && !d.empty
+    {
+        if !main_empty {
+            let quoted = super::strconv::quote_str(name.as_bytes(), false);
+            return p.err(format!(
+                "template: multiple definition of template {quoted}"
+            ));
+        }
+        root = d.body;
+    }
+    let forbidden = p.forbidden(name, root);
     Ok(Parsed {
         tree: p.tree,
         root,
-        forbidden: p.forbidden,
+        forbidden,
     })
 }
 
@@ -322,10 +344,38 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn note_forbidden(&mut self, keyword: &'static str, pos: usize) {
-        if self.forbidden.is_none() {
-            self.forbidden = Some(ForbiddenAt { keyword, pos });
+    /// Go's verdict on the parsed set: forbidden when it defines any template besides the
+    /// main one, or when the tree that will run holds a `{{template}}` (or `{{block}}`) call.
+    /// A `define` of the main template's own name only replaces its body, as in Go.
+    /// Reports the earliest offending keyword.
+    fn forbidden(&self, name: &str, root: ListId) -> Option<ForbiddenAt> {
+        let mut found: Option<ForbiddenAt> = None;
+        let mut consider = |f: ForbiddenAt| {
+            if found.is_none_or(|g| f.pos < g.pos) {
+                found = Some(f);
+            }
+        };
+        for d in self.defined.iter().filter(|d| d.name != name.as_bytes()) {
+            consider(ForbiddenAt {
+                keyword: d.keyword,
+                pos: d.pos,
+            });
         }
+        // Iterative walk: the tree may be nested thousands of levels deep.
+        let mut lists = vec![root];
+        while let Some(l) = lists.pop() {
+            for &n in &self.tree.lists[l as usize] {
+                match &self.tree.nodes[n as usize] {
+                    Node::Template { pos, keyword } => consider(ForbiddenAt { keyword, pos: *pos }),
+                    Node::If(c) | Node::Range(c) | Node::With(c) => {
+                        lists.push(c.list);
+                        lists.extend(c.else_list);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        found
     }
 
     /// Go's `IsEmptyTree` on a list.
@@ -339,12 +389,13 @@ impl<'a> Parser<'a> {
     }
 
     /// Go's `Tree.add`: a second non-empty definition of a name is an error.
-    fn add_tree(&mut self, name: Vec<u8>, empty: bool) -> PResult<()> {
-        if let Some(entry) = self.defined.iter_mut().find(|(n, _)| *n == name) {
-            if entry.1 {
-                entry.1 = empty;
+    fn add_tree(&mut self, def: Defined) -> PResult<()> {
+        if let Some(entry) = self.defined.iter_mut().find(|d| d.name == def.name) {
+            if entry.empty {
+                *entry = def;
                 return Ok(());
             }
+            let (name, empty) = (def.name, def.empty);
             if !empty {
                 let quoted = super::strconv::quote_str(&name, false);
                 return self.err(format!(
@@ -353,7 +404,7 @@ impl<'a> Parser<'a> {
             }
             return Ok(());
         }
-        self.defined.push((name, empty));
+        self.defined.push(def);
         Ok(())
     }
 
@@ -365,8 +416,7 @@ impl<'a> Parser<'a> {
                 self.next();
                 let t = self.next_non_space();
                 if t.typ == ItemType::Define {
-                    self.note_forbidden("define", t.pos);
-                    self.parse_definition()?;
+                    self.parse_definition(t.pos)?;
                     continue;
                 }
                 self.idx = delim_idx;
@@ -397,7 +447,7 @@ impl<'a> Parser<'a> {
         r
     }
 
-    fn parse_definition(&mut self) -> PResult<()> {
+    fn parse_definition(&mut self, pos: usize) -> PResult<()> {
         const CONTEXT: &str = "define clause";
         let name = self.next_non_space();
         if name.typ != ItemType::String && name.typ != ItemType::RawString {
@@ -414,7 +464,13 @@ impl<'a> Parser<'a> {
             Step::Node(_) => return self.err(format!("unexpected node in {CONTEXT}")),
         }
         let empty = self.list_is_empty(list);
-        self.add_tree(tname, empty)
+        self.add_tree(Defined {
+            name: tname,
+            empty,
+            body: list,
+            keyword: "define",
+            pos,
+        })
     }
 
     fn item_list(&mut self) -> PResult<(ListId, Step)> {
@@ -573,7 +629,6 @@ impl<'a> Parser<'a> {
 
     fn block_control(&mut self, pos: usize) -> PResult<NodeId> {
         const CONTEXT: &str = "block clause";
-        self.note_forbidden("block", pos);
         let token = self.next_non_space();
         self.template_name(token, CONTEXT)?;
         let name = unquote(&token.val).unwrap_or_default();
@@ -583,16 +638,21 @@ impl<'a> Parser<'a> {
             return self.err(format!("unexpected {{{{else}}}} in {CONTEXT}"));
         }
         let empty = self.list_is_empty(list);
-        self.add_tree(name, empty)?;
+        self.add_tree(Defined {
+            name,
+            empty,
+            body: list,
+            keyword: "block",
+            pos,
+        })?;
         Ok(self.push_node(Node::Template {
-            pos: token.pos,
+            pos,
             keyword: "block",
         }))
     }
 
     fn template_control(&mut self, pos: usize) -> PResult<NodeId> {
         const CONTEXT: &str = "template clause";
-        self.note_forbidden("template", pos);
         let token = self.next_non_space();
         self.template_name(token, CONTEXT)?;
         if self.next_non_space().typ != ItemType::RightDelim {
@@ -600,7 +660,7 @@ impl<'a> Parser<'a> {
             self.pipeline(CONTEXT, ItemType::RightDelim)?;
         }
         Ok(self.push_node(Node::Template {
-            pos: token.pos,
+            pos,
             keyword: "template",
         }))
     }

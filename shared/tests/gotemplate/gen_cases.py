@@ -461,5 +461,23 @@ def g_block(vs, d, inrange):
 for _ in range(200):
     add("generated", g_block([], 0, False), GV)
 
+
+# --- a define of the main template's own name replaces its body (Go's tree set)
+for t in ["{{define \"Dockerfile\"}}{{template \"x\"}}{{end}}", "{{define \"Dockerfile\"}}{{end}}x",
+          "{{define \"Dockerfile\"}}a{{end}}{{define \"Dockerfile\"}}{{end}}", "{{define \"Dockerfile\"}}{{.A}}{{end}}",
+          "{{define \"Dockerfile\"}}{{if .A}}{{block \"y\" .}}{{end}}{{end}}{{end}}", "{{define `Dockerfile`}}r{{end}}",
+          "{{define \"Dockerfile\"}}{{end}}{{define \"Dockerfile\"}}b{{end}}", "{{define \"Dockerfile\"}}a{{end}}{{define \"x\"}}{{end}}",
+          "{{define \"Dockerfile\"}}{{$x := 1}}{{$x}}{{end}}", "{{define \"Dockerfile\"}}{{/* c */}}{{end}}{{/* d */}}",
+          "{{define \"Dockerfile\"}} {{end}}{{.A}}", "{{block \"Dockerfile\" .}}x{{end}}", "{{define \"dockerfile\"}}a{{end}}",
+          "{{define \"Dockerfile\"}}{{range 2}}{{break}}{{end}}z{{end}}", "{{define \"Dockerfile\"}}{{.A.B}}{{end}}"]:
+    add("selfdefine", t, {"A": "alpha"})
+
+# --- every code point class: quoting, js escaping and identifiers (sampled blocks)
+for start in list(range(0x80, 0x3400, 0x1C0)) + [0xA000, 0xD7A0, 0xE000, 0xFDC0, 0xFEE0, 0xFFE0, 0x10000, 0x1F300, 0x1F600, 0x2FFE0, 0xE0000]:
+    s = "".join(chr(c) for c in range(start, start + 32) if not (0xD800 <= c < 0xE000))
+    add("codepoints", "{{printf \"%q|%+q\" .S .S}}", {"S": s})
+    add("codepoints", "{{js .S}}", {"S": s})
+    add("codepoints", "".join("{{$%s := 1}}" % ch for ch in s if ch.isprintable() and ch not in "\\"), {"S": s})
+
 for c in cases:
     print(json.dumps(c, ensure_ascii=False))
