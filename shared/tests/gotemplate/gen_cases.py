@@ -479,5 +479,21 @@ for start in list(range(0x80, 0x3400, 0x1C0)) + [0xA000, 0xD7A0, 0xE000, 0xFDC0,
     add("codepoints", "{{js .S}}", {"S": s})
     add("codepoints", "".join("{{$%s := 1}}" % ch for ch in s if ch.isprintable() and ch not in "\\"), {"S": s})
 
+
+# --- variable scoping across if/with/range chains, break/continue in else branches
+for t in ["{{with $x := .B}}a{{else with $y := .A}}{{$x}}|{{$y}}{{end}}",
+          "{{with $x := .B}}a{{else with $y := .B}}b{{else}}{{$x}}{{$y}}{{end}}",
+          "{{if $x := .B}}a{{else if $y := .A}}[{{$x}}][{{$y}}]{{end}}", "{{$x := 1}}{{range $x := 3}}{{end}}{{$x}}",
+          "{{$x := 1}}{{range $x = 3}}{{end}}{{$x}}", "{{range $k, $v := .}}{{$k = \"x\"}}{{$k}}{{$v}}{{end}}",
+          "{{range $k, $v := .}}{{$v := 1}}{{$v}}{{end}}", "{{$x := 0}}{{range $i := 3}}{{$x := $i}}{{end}}{{$x}}",
+          "{{$x := 0}}{{with 5}}{{$x = .}}{{end}}{{$x}}", "{{$x := 0}}{{with $x := 5}}{{$x = 7}}{{end}}{{$x}}",
+          "{{range $i := 3}}{{$i}}{{$i = 9}}{{$i}} {{end}}", "{{$ = 5}}{{$}}", "{{$ := 5}}{{$}}{{.A}}",
+          "{{range .}}{{$}}{{end}}", "{{with .A}}{{$.C}}{{$}}{{end}}", "{{$x := .}}{{range $x}}{{.}}{{end}}",
+          "{{if .A}}{{$x := 1}}{{if .C}}{{$x = 2}}{{end}}{{$x}}{{end}}",
+          "{{range $i := 2}}{{range $j := 2}}{{$i = 5}}{{end}}{{$i}}{{end}}",
+          "{{range 2}}{{range 0}}{{else}}{{break}}{{end}}x{{end}}", "{{range 2}}{{range 0}}{{else}}{{continue}}{{end}}x{{end}}y",
+          "{{range $i := 3}}{{with $i}}{{continue}}{{end}}{{$i}}{{end}}"]:
+    add("scope", t, {"A": "alpha", "B": "", "C": "gamma"})
+
 for c in cases:
     print(json.dumps(c, ensure_ascii=False))
