@@ -23,8 +23,8 @@ fn say(s: &str) {
 fn main() -> Result<()> {
     // SAFETY: the handler only stores to an atomic.
     unsafe {
-        libc::signal(libc::SIGINT, on_signal as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
     say("starting etcd, kube-apiserver and kube-controller-manager");
     let env: &'static Env = Box::leak(Box::new(Env::start("demo")?));
