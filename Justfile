@@ -118,3 +118,10 @@ manifests-test:
 # Server-side dry-run of every kustomization against the cluster in KUBECONFIG (see manifests/tests/dry-run.sh).
 manifests-dry-run kubeconfig:
     bash manifests/tests/dry-run.sh {{ kubeconfig }}
+
+# ---- e2e (section owned by the e2e engineer) ----
+
+# The end-to-end suite only (local control plane; see docs/testing.md).
+e2e:
+    cargo build --bins
+    cargo test -p osartifact-e2e --no-fail-fast
