@@ -1,7 +1,7 @@
 //! Tree-walking executor with Go's `text/template` semantics for `map[string]string`
 //! data and `missingkey=zero`, plus step/iteration/output budgets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::Limits;
 use super::ast::{Arg, Cmd, Control, ListId, Node, NodeId, Number, PipeId, Tree};
@@ -44,7 +44,11 @@ pub(crate) struct State<'t> {
     data: &'t BTreeMap<String, String>,
     limits: &'t Limits,
     out: Vec<u8>,
+    /// Go's variable stack.
     vars: Vec<(&'t str, Value)>,
+    /// Stack positions of each variable name, innermost last: O(1) lookups however many
+    /// variables a template declares.
+    var_index: HashMap<&'t str, Vec<usize>>,
     at: At<'t>,
     iterations: u64,
     steps: u64,
@@ -67,6 +71,7 @@ pub(crate) fn execute(
         limits,
         out: Vec::new(),
         vars: vec![("$", Value::Map)],
+        var_index: HashMap::from([("$", vec![0])]),
         at: At::None,
         iterations: 0,
         steps: 0,
@@ -201,17 +206,27 @@ impl<'t> State<'t> {
     }
 
     fn pop(&mut self, mark: usize) {
-        self.vars.truncate(mark);
+        while self.vars.len() > mark {
+            if let Some((name, _)) = self.vars.pop()
+                && let Some(positions) = self.var_index.get_mut(name)
+            {
+                positions.pop();
+            }
+        }
     }
 
-    /// Index of the innermost variable called `name`; the search is charged to the step
-    /// budget so templates with huge numbers of variables stay bounded in time.
+    fn push_var(&mut self, name: &'t str, v: Value) {
+        self.var_index
+            .entry(name)
+            .or_default()
+            .push(self.vars.len());
+        self.vars.push((name, v));
+    }
+
+    /// Index of the innermost variable called `name`.
     fn find_var(&mut self, name: &str) -> EResult<usize> {
-        let found = self.vars.iter().rposition(|(n, _)| *n == name);
-        let searched = self.vars.len() - found.unwrap_or(0);
-        self.steps += (searched / 64) as u64;
-        match found {
-            Some(i) => Ok(i),
+        match self.var_index.get(name).and_then(|p| p.last()) {
+            Some(&i) => Ok(i),
             None => Err(self.fail(format!("undefined variable: {name}"))),
         }
     }
@@ -288,21 +303,44 @@ impl<'t> State<'t> {
 
     fn walk_if_or_with(&mut self, is_with: bool, dot: &Value, c: &'t Control) -> Result<(), Flow> {
         let mark = self.mark();
-        let r = (|| -> Result<(), Flow> {
-            let val = self.eval_pipeline(dot, c.pipe)?;
-            if val.truth(self.data.len()) {
-                if is_with {
-                    self.walk_list(&val, c.list)?;
-                } else {
-                    self.walk_list(dot, c.list)?;
-                }
-            } else if let Some(el) = c.else_list {
-                self.walk_list(dot, el)?;
-            }
-            Ok(())
-        })();
+        let r = self.walk_chain(is_with, dot, c);
         self.pop(mark);
         r
+    }
+
+    /// Walks an if/with and its `{{else if}}`/`{{else with}}` links in a loop, so long
+    /// chains cost no stack. Popping the variables once at the end (in the caller) leaves
+    /// the same state as Go's nested pops.
+    fn walk_chain(&mut self, is_with: bool, dot: &Value, c: &'t Control) -> Result<(), Flow> {
+        let tree = self.tree;
+        let (mut is_with, mut c) = (is_with, c);
+        loop {
+            let val = self.eval_pipeline(dot, c.pipe)?;
+            if val.truth(self.data.len()) {
+                return if is_with {
+                    self.walk_list(&val, c.list)
+                } else {
+                    self.walk_list(dot, c.list)
+                };
+            }
+            let Some(el) = c.else_list else {
+                return Ok(());
+            };
+            if let [only] = tree.lists[el as usize].as_slice() {
+                let next = match &tree.nodes[*only as usize] {
+                    Node::If(inner) => Some((false, inner)),
+                    Node::With(inner) => Some((true, inner)),
+                    _ => None,
+                };
+                if let Some((w, inner)) = next {
+                    self.at = At::Node(*only);
+                    self.step()?;
+                    (is_with, c) = (w, inner);
+                    continue;
+                }
+            }
+            return self.walk_list(dot, el);
+        }
     }
 
     fn walk_range(&mut self, dot: &Value, id: NodeId, c: &'t Control) -> Result<(), Flow> {
@@ -434,7 +472,7 @@ impl<'t> State<'t> {
             if pipe.is_assign {
                 self.set_var(name, value.clone())?;
             } else {
-                self.vars.push((name.as_str(), value.clone()));
+                self.push_var(name.as_str(), value.clone());
             }
         }
         Ok(value)

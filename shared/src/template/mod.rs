@@ -180,9 +180,8 @@ fn with_stack<T: Send>(depth: usize, f: impl FnOnce() -> T + Send) -> Result<T, 
 }
 
 /// Upper bound on block nesting (and so on parser/executor recursion) from the tokens.
-/// An `{{else if}}`/`{{else with}}` recurses one level deeper but shares its chain's `{{end}}`.
+/// `{{else if}}`/`{{else with}}` links are handled in loops and share their chain's `{{end}}`.
 fn max_nesting(items: &[lexer::Item]) -> usize {
-    let mut groups: Vec<usize> = Vec::new();
     let mut depth = 0usize;
     let mut max = 0usize;
     let mut prev = ItemType::Eof;
@@ -192,15 +191,13 @@ fn max_nesting(items: &[lexer::Item]) -> usize {
             | ItemType::Range
             | ItemType::With
             | ItemType::Block
-            | ItemType::Define => {
-                match groups.last_mut() {
-                    Some(g) if prev == ItemType::Else => *g += 1,
-                    _ => groups.push(1),
-                }
+            | ItemType::Define
+                if prev != ItemType::Else =>
+            {
                 depth += 1;
                 max = max.max(depth);
             }
-            ItemType::End => depth = depth.saturating_sub(groups.pop().unwrap_or(0)),
+            ItemType::End => depth = depth.saturating_sub(1),
             _ => {}
         }
         if it.typ != ItemType::Space {

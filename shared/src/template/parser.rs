@@ -561,60 +561,70 @@ impl<'a> Parser<'a> {
         let r = self.parse_control(context);
         self.truncate_vars(mark);
         self.nesting -= 1;
-        let ctl = r?;
-        Ok(self.push_node(match context {
-            "if" => Node::If(ctl),
-            "range" => Node::Range(ctl),
-            _ => Node::With(ctl),
-        }))
+        r
     }
 
-    fn parse_control(&mut self, context: &'static str) -> PResult<Control> {
-        let pipe = self.pipeline(context, ItemType::RightDelim)?;
-        let pos = self.tree.pipes[pipe as usize].pos;
-        if context == "range" {
-            self.range_depth += 1;
-        }
-        let r = self.item_list();
-        if context == "range" {
-            self.range_depth -= 1;
-        }
-        let (list, next) = r?;
-        let mut else_list = None;
-        match next {
-            Step::End => {}
-            Step::Else => {
-                let peek = self.peek().typ;
-                if context == "if" && peek == ItemType::If {
-                    self.next();
-                    let l = self.new_list();
-                    let n = self.control("if")?;
-                    self.append(l, n);
-                    else_list = Some(l);
-                } else if context == "with" && peek == ItemType::With {
-                    self.next();
-                    let l = self.new_list();
-                    let n = self.control("with")?;
-                    self.append(l, n);
-                    else_list = Some(l);
-                } else {
-                    let (l, next) = self.item_list()?;
-                    match next {
-                        Step::End => {}
-                        Step::Else => return self.err("expected end; found {{else}}".into()),
-                        Step::Node(_) => return self.err("expected end".into()),
-                    }
-                    else_list = Some(l);
-                }
+    /// Go's `parseControl`. An `{{else if}}` / `{{else with}}` chain is parsed in a loop
+    /// rather than by recursion (Go recurses), so long chains cost no stack; the result is
+    /// the same nested tree, and the chain's variables stay in scope to its `{{end}}` as in Go.
+    fn parse_control(&mut self, context: &'static str) -> PResult<NodeId> {
+        // Each link: its pipeline and list; the last link may have a plain else list.
+        let mut links: Vec<(usize, PipeId, ListId)> = Vec::new();
+        let mut final_else = None;
+        loop {
+            let pipe = self.pipeline(context, ItemType::RightDelim)?;
+            let pos = self.tree.pipes[pipe as usize].pos;
+            if context == "range" {
+                self.range_depth += 1;
             }
-            Step::Node(_) => {}
+            let r = self.item_list();
+            if context == "range" {
+                self.range_depth -= 1;
+            }
+            let (list, next) = r?;
+            links.push((pos, pipe, list));
+            if let Step::Else = next {
+                let peek = self.peek().typ;
+                if (context == "if" && peek == ItemType::If)
+                    || (context == "with" && peek == ItemType::With)
+                {
+                    self.next();
+                    continue;
+                }
+                let (l, next) = self.item_list()?;
+                match next {
+                    Step::End => {}
+                    Step::Else => return self.err("expected end; found {{else}}".into()),
+                    Step::Node(_) => return self.err("expected end".into()),
+                }
+                final_else = Some(l);
+            }
+            break;
         }
-        Ok(Control {
-            pos,
-            pipe,
-            list,
-            else_list,
-        })
+        let mut else_list = final_else;
+        let mut node = None;
+        while let Some((pos, pipe, list)) = links.pop() {
+            if let Some(inner) = node {
+                let l = self.new_list();
+                self.append(l, inner);
+                else_list = Some(l);
+            }
+            let ctl = Control {
+                pos,
+                pipe,
+                list,
+                else_list: else_list.take(),
+            };
+            node = Some(self.push_node(match context {
+                "if" => Node::If(ctl),
+                "range" => Node::Range(ctl),
+                _ => Node::With(ctl),
+            }));
+        }
+        match node {
+            Some(n) => Ok(n),
+            None => self.err("internal error: empty control".into()),
+        }
     }
 
     fn template_name(&mut self, token: &Item, context: &str) -> PResult<()> {
