@@ -207,6 +207,29 @@ fn max_nesting(items: &[lexer::Item]) -> usize {
     max
 }
 
+const FORBIDDEN_HINT: &str =
+    " (note: define, template and block actions are not allowed in Dockerfile templates)";
+
+/// Whether a parse error came after (or at) a `define`/`template`/`block` keyword, as in
+/// `{{define"x"}}`, which Go rejects while lexing; the error then gets a hint.
+fn mentions_forbidden_action(src: &str, items: &[lexer::Item], err_pos: usize) -> bool {
+    let keyword_before = items.iter().any(|i| {
+        i.pos <= err_pos
+            && matches!(
+                i.typ,
+                ItemType::Define | ItemType::Template | ItemType::Block
+            )
+    });
+    let rest = src.get(err_pos..).unwrap_or_default();
+    let keyword_at = ["define", "template", "block"]
+        .iter()
+        .any(|k| rest.starts_with(k))
+        && items
+            .last()
+            .is_some_and(|i| i.typ == ItemType::Error && i.pos == err_pos);
+    keyword_before || keyword_at
+}
+
 fn line_starts(src: &str) -> Vec<usize> {
     std::iter::once(0)
         .chain(
@@ -262,11 +285,15 @@ impl Template {
             }
             Err(e) => {
                 let (line, col) = line_col(&starts, e.pos);
+                let mut message = e.message;
+                if mentions_forbidden_action(src, &items, e.pos) {
+                    message.push_str(FORBIDDEN_HINT);
+                }
                 Err(TemplateError::Parse {
                     name: name.to_string(),
                     line,
                     col,
-                    message: e.message,
+                    message,
                 })
             }
         }
