@@ -48,7 +48,11 @@ fn certificate_rotation_under_load_fails_no_request() {
     let wait_ok = |n: usize, what: &str| {
         let target = ok.load(Ordering::SeqCst) + n;
         poll(what, Duration::from_secs(60), |last| {
-            *last = format!("{} ok, failures {:?}", ok.load(Ordering::SeqCst), failures.lock().unwrap());
+            *last = format!(
+                "{} ok, failures {:?}",
+                ok.load(Ordering::SeqCst),
+                failures.lock().unwrap()
+            );
             Ok((ok.load(Ordering::SeqCst) >= target).then_some(()))
         })
         .unwrap();
@@ -60,7 +64,8 @@ fn certificate_rotation_under_load_fails_no_request() {
     let before = reloads(&w.metrics().unwrap());
     let ca2 = Ca::new(&w.dir, "webhook-ca-2").unwrap();
     // 1. Trust both CAs.
-    w.register(&e.cp, &format!("{}{}", w.ca.cert_pem, ca2.cert_pem)).unwrap();
+    w.register(&e.cp, &format!("{}{}", w.ca.cert_pem, ca2.cert_pem))
+        .unwrap();
     wait_ok(5, "requests with both CAs trusted");
     // 2. New serving certificate from the new CA, swapped in by rename (key first, so the
     //    webhook never pairs the old key with the new certificate for long; a mismatched
@@ -68,11 +73,15 @@ fn certificate_rotation_under_load_fails_no_request() {
     let new = ca2.issue_server(&w.dir, "tls-next").unwrap();
     std::fs::rename(&new.key, &w.serving.key).unwrap();
     std::fs::rename(&new.cert, &w.serving.cert).unwrap();
-    poll("the webhook to reload its certificate", Duration::from_secs(30), |last| {
-        let m = w.metrics()?;
-        *last = format!("reloads {}", reloads(&m));
-        Ok((reloads(&m) > before).then_some(()))
-    })
+    poll(
+        "the webhook to reload its certificate",
+        Duration::from_secs(30),
+        |last| {
+            let m = w.metrics()?;
+            *last = format!("reloads {}", reloads(&m));
+            Ok((reloads(&m) > before).then_some(()))
+        },
+    )
     .unwrap();
     wait_ok(5, "requests with the new certificate");
     // 3. Drop the old CA.
@@ -84,7 +93,14 @@ fn certificate_rotation_under_load_fails_no_request() {
     client.join().unwrap();
     let failures = failures.lock().unwrap();
     let total = ok.load(Ordering::SeqCst);
-    eprintln!("[e2e] certificate rotation: {total} creates succeeded, {} failed", failures.len());
-    assert!(failures.is_empty(), "requests failed during rotation:\n{}", failures.join("\n"));
+    eprintln!(
+        "[e2e] certificate rotation: {total} creates succeeded, {} failed",
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "requests failed during rotation:\n{}",
+        failures.join("\n")
+    );
     assert!(total >= 20, "only {total} requests");
 }

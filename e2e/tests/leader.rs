@@ -8,7 +8,8 @@ use osartifact_e2e::env;
 use osartifact_e2e::operator::Operator;
 use osartifact_e2e::wait::poll;
 
-const IMAGE: &str = "quay.io/kairos/opensuse:leap-15.6-standard-amd64-generic-v3.6.0-k3sv1.35.0-k3s1";
+const IMAGE: &str =
+    "quay.io/kairos/opensuse:leap-15.6-standard-amd64-generic-v3.6.0-k3sv1.35.0-k3s1";
 
 fn reconciliations(o: &Operator) -> f64 {
     o.metrics()
@@ -48,7 +49,11 @@ fn only_the_lease_holder_reconciles_and_the_other_takes_over() {
         Ok((h == "operator-a" || h == "operator-b").then_some(h))
     })
     .unwrap();
-    let (leader, standby) = if first == "operator-a" { (&mut a, &mut b) } else { (&mut b, &mut a) };
+    let (leader, standby) = if first == "operator-a" {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
 
     let y = |name: &str| {
         format!(
@@ -57,7 +62,10 @@ fn only_the_lease_holder_reconciles_and_the_other_takes_over() {
     };
     assert!(ns.k_stdin(&["apply", "-f", "-"], Some(&y("one"))).success);
     wait_phase(&ns, "one", "Building");
-    assert!(reconciliations(leader) > 0.0, "the leader did not reconcile");
+    assert!(
+        reconciliations(leader) > 0.0,
+        "the leader did not reconcile"
+    );
     assert_eq!(
         reconciliations(standby),
         0.0,
@@ -68,11 +76,15 @@ fn only_the_lease_holder_reconciles_and_the_other_takes_over() {
     // Graceful stop releases the Lease; the standby takes over and reconciles.
     leader.stop();
     let standby_name = standby.replica.clone();
-    poll("the standby to take the Lease", Duration::from_secs(60), |last| {
-        let h = holder(e);
-        *last = h.clone();
-        Ok((h == standby_name).then_some(()))
-    })
+    poll(
+        "the standby to take the Lease",
+        Duration::from_secs(60),
+        |last| {
+            let h = holder(e);
+            *last = h.clone();
+            Ok((h == standby_name).then_some(()))
+        },
+    )
     .unwrap();
     assert!(ns.k_stdin(&["apply", "-f", "-"], Some(&y("two"))).success);
     wait_phase(&ns, "two", "Building");

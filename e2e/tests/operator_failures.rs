@@ -30,7 +30,10 @@ fn retry(ns: &Ns, name: &str, value: &str) {
 }
 
 fn error_message(a: &serde_json::Value) -> String {
-    a["status"]["message"].as_str().unwrap_or_default().to_string()
+    a["status"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[test]
@@ -39,11 +42,15 @@ fn missing_secret_then_fixed() {
     drop(e.webhook());
     drop(e.operator());
     let ns = e.namespace("nosecret");
-    let out = ns.k_stdin(&["apply", "-f", "-"], Some(&artifact("nosecret", "not-yet")));
+    let out = ns.k_stdin(
+        &["apply", "-f", "-"],
+        Some(&artifact("nosecret", "not-yet")),
+    );
     assert!(out.success, "{out}");
     // Admission only warns: the Secret may be applied later.
     assert!(
-        out.stderr.contains(r#"Warning: spec.baseImageDockerfile: Secret "not-yet" not found"#),
+        out.stderr
+            .contains(r#"Warning: spec.baseImageDockerfile: Secret "not-yet" not found"#),
         "{out}"
     );
     let a = wait_phase(&ns, "nosecret", "Error");
@@ -56,7 +63,10 @@ fn missing_secret_then_fixed() {
 
     let out = ns.k_stdin(
         &["apply", "-f", "-"],
-        Some(&dockerfile_secret("not-yet", "FROM quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0\n")),
+        Some(&dockerfile_secret(
+            "not-yet",
+            "FROM quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0\n",
+        )),
     );
     assert!(out.success, "{out}");
     retry(&ns, "nosecret", "1");
@@ -70,7 +80,10 @@ fn forbidden_template_then_fixed() {
     drop(e.webhook());
     drop(e.operator());
     let ns = e.namespace("template");
-    let out = ns.k_stdin(&["apply", "-f", "-"], Some(&artifact("tpl", "tpl-dockerfile")));
+    let out = ns.k_stdin(
+        &["apply", "-f", "-"],
+        Some(&artifact("tpl", "tpl-dockerfile")),
+    );
     assert!(out.success, "{out}");
     wait_phase(&ns, "tpl", "Error");
     // The template arrives after the artifact (so admission could not see it) and uses
@@ -88,7 +101,13 @@ fn forbidden_template_then_fixed() {
         &["osartifact", "tpl"],
         "a TemplateError message",
         PHASE_TIMEOUT,
-        |a| a["status"]["phase"] == "Error" && a["status"]["message"].as_str().unwrap_or_default().contains("define"),
+        |a| {
+            a["status"]["phase"] == "Error"
+                && a["status"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("define")
+        },
     );
     let msg = error_message(&a);
     assert!(msg.contains("tpl-dockerfile"), "{msg}");
@@ -99,7 +118,10 @@ fn forbidden_template_then_fixed() {
 
     let out = ns.k_stdin(
         &["apply", "-f", "-"],
-        Some(&dockerfile_secret("tpl-dockerfile", "FROM quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0\n")),
+        Some(&dockerfile_secret(
+            "tpl-dockerfile",
+            "FROM quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0\n",
+        )),
     );
     assert!(out.success, "{out}");
     retry(&ns, "tpl", "2");
@@ -117,10 +139,16 @@ fn foreign_object_in_the_way_then_removed() {
     assert!(out.success, "{out}");
     let out = ns.k_stdin(
         &["apply", "-f", "-"],
-        Some(&dockerfile_secret("inway-dockerfile", "FROM quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0\n")),
+        Some(&dockerfile_secret(
+            "inway-dockerfile",
+            "FROM quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0\n",
+        )),
     );
     assert!(out.success, "{out}");
-    let out = ns.k_stdin(&["apply", "-f", "-"], Some(&artifact("inway", "inway-dockerfile")));
+    let out = ns.k_stdin(
+        &["apply", "-f", "-"],
+        Some(&artifact("inway", "inway-dockerfile")),
+    );
     assert!(out.success, "{out}");
     let a = wait_phase(&ns, "inway", "Error");
     let msg = error_message(&a);

@@ -6,7 +6,8 @@ use osartifact_e2e::env;
 use osartifact_e2e::env::Ns;
 use serde_json::Value;
 
-const IMAGE: &str = "quay.io/kairos/opensuse:leap-15.6-standard-amd64-generic-v3.6.0-k3sv1.35.0-k3s1";
+const IMAGE: &str =
+    "quay.io/kairos/opensuse:leap-15.6-standard-amd64-generic-v3.6.0-k3sv1.35.0-k3s1";
 
 fn apply_artifact(ns: &Ns, name: &str, extra: &str) {
     let y = format!(
@@ -25,7 +26,10 @@ fn build_pods(ns: &Ns, name: &str) -> Vec<Value> {
 }
 
 fn uid(v: &Value) -> String {
-    v["metadata"]["uid"].as_str().unwrap_or_default().to_string()
+    v["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[test]
@@ -37,13 +41,26 @@ fn spec_change_rebuilds_and_retry_annotation_retries() {
     apply_artifact(&ns, "rb", "");
     wait_phase(&ns, "rb", "Building");
     let first = wait_exists(&ns, "pod/rb-build");
-    assert_eq!(first["metadata"]["annotations"]["build.kairos.io/generation"], "1");
+    assert_eq!(
+        first["metadata"]["annotations"]["build.kairos.io/generation"],
+        "1"
+    );
 
     // A spec change is a new generation: the old pod goes, a new one is built.
-    apply_artifact(&ns, "rb", r#","netboot":true,"netbootURL":"https://example.com/boot""#);
-    let second = ns.wait_for(&["pod", "rb-build"], "a builder pod for generation 2", PHASE_TIMEOUT, |p| {
-        p["metadata"]["annotations"]["build.kairos.io/generation"] == "2" && uid(p) != uid(&first)
-    });
+    apply_artifact(
+        &ns,
+        "rb",
+        r#","netboot":true,"netbootURL":"https://example.com/boot""#,
+    );
+    let second = ns.wait_for(
+        &["pod", "rb-build"],
+        "a builder pod for generation 2",
+        PHASE_TIMEOUT,
+        |p| {
+            p["metadata"]["annotations"]["build.kairos.io/generation"] == "2"
+                && uid(p) != uid(&first)
+        },
+    );
     let a = wait_phase(&ns, "rb", "Building");
     assert_eq!(a["metadata"]["generation"], 2);
     assert_owned(&second, &a);
@@ -51,12 +68,24 @@ fn spec_change_rebuilds_and_retry_annotation_retries() {
     // A failed build is final until the retry annotation changes.
     fail_build(&ns, "rb", "iso", 1, "no space left on device");
     wait_phase(&ns, "rb", "Error");
-    let out = ns.k(&["annotate", "osartifact", "rb", "build.kairos.io/retry=1", "--overwrite"]);
+    let out = ns.k(&[
+        "annotate",
+        "osartifact",
+        "rb",
+        "build.kairos.io/retry=1",
+        "--overwrite",
+    ]);
     assert!(out.success, "{out}");
-    let third = ns.wait_for(&["pod", "rb-build"], "a builder pod for the retry", PHASE_TIMEOUT, |p| {
-        p["metadata"]["annotations"]["build.kairos.io/retry"] == "1" && uid(p) != uid(&second)
-    });
-    assert_eq!(third["metadata"]["annotations"]["build.kairos.io/generation"], "2");
+    let third = ns.wait_for(
+        &["pod", "rb-build"],
+        "a builder pod for the retry",
+        PHASE_TIMEOUT,
+        |p| p["metadata"]["annotations"]["build.kairos.io/retry"] == "1" && uid(p) != uid(&second),
+    );
+    assert_eq!(
+        third["metadata"]["annotations"]["build.kairos.io/generation"],
+        "2"
+    );
     wait_phase(&ns, "rb", "Building");
     finish_build(&ns, "rb");
     wait_phase(&ns, "rb", "Ready");
@@ -74,7 +103,11 @@ fn same_name_in_two_namespaces_never_mix() {
     let a = wait_phase(&a_ns, "twin", "Building");
     let b = wait_phase(&b_ns, "twin", "Building");
     for (ns, art) in [(&a_ns, &a), (&b_ns, &b)] {
-        for what in ["pod/twin-build", "persistentvolumeclaim/twin-artifacts", "configmap/twin"] {
+        for what in [
+            "pod/twin-build",
+            "persistentvolumeclaim/twin-artifacts",
+            "configmap/twin",
+        ] {
             let obj = wait_exists(ns, what);
             assert_owned(&obj, art);
         }
@@ -122,10 +155,20 @@ fn deleting_the_artifact_removes_its_children() {
     let ns = e.namespace("delete");
     apply_artifact(&ns, "gone", "");
     wait_phase(&ns, "gone", "Building");
-    for what in ["pod/gone-build", "persistentvolumeclaim/gone-artifacts", "configmap/gone"] {
+    for what in [
+        "pod/gone-build",
+        "persistentvolumeclaim/gone-artifacts",
+        "configmap/gone",
+    ] {
         wait_exists(&ns, what);
     }
-    let out = ns.k(&["delete", "osartifact", "gone", "--wait=true", "--timeout=60s"]);
+    let out = ns.k(&[
+        "delete",
+        "osartifact",
+        "gone",
+        "--wait=true",
+        "--timeout=60s",
+    ]);
     assert!(out.success, "{out}");
     // The garbage collector (kube-controller-manager) removes the owned children.
     let kinds = "pods,configmaps,persistentvolumeclaims,secrets,jobs";
@@ -133,7 +176,14 @@ fn deleting_the_artifact_removes_its_children() {
         "the children to be garbage-collected",
         std::time::Duration::from_secs(90),
         |last| {
-            let out = ns.k(&["get", kinds, "-l", "build.kairos.io/artifact=gone", "-o", "name"]);
+            let out = ns.k(&[
+                "get",
+                kinds,
+                "-l",
+                "build.kairos.io/artifact=gone",
+                "-o",
+                "name",
+            ]);
             assert!(out.success, "{out}");
             *last = out.stdout.clone();
             Ok(out.stdout.trim().is_empty().then_some(()))
