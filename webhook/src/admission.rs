@@ -16,6 +16,7 @@ use osartifact_shared::validation::{Mode, Report, validate};
 use osartifact_shared::{OSArtifact, OSArtifactSpec};
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tower_http::timeout::TimeoutLayer;
 use tracing::{Instrument, field};
 
@@ -149,16 +150,35 @@ pub fn parse(body: &[u8]) -> Result<Request, String> {
     Ok(req)
 }
 
+/// The few metadata fields read before decoding the whole object.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Meta {
+    #[serde(default)]
+    deletion_timestamp: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    generate_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MetaOnly {
+    #[serde(default)]
+    metadata: Option<Meta>,
+}
+
+/// Best effort: an unreadable object has no metadata worth acting on here.
+fn meta(raw: &Option<Box<RawValue>>) -> Meta {
+    raw.as_ref()
+        .and_then(|r| serde_json::from_str::<MetaOnly>(r.get()).ok())
+        .and_then(|m| m.metadata)
+        .unwrap_or_default()
+}
+
 fn display_name(req: &Request) -> String {
     if !req.name.is_empty() {
         return req.name.clone();
     }
-    req.object
-        .as_ref()
-        .and_then(|o| o.pointer("/metadata/generateName"))
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
+    meta(&req.object).generate_name.unwrap_or_default()
 }
 
 /// Why a request is admitted without looking at the spec, if it is.
@@ -171,34 +191,33 @@ fn skip_reason(req: &Request) -> Option<&'static str> {
         return Some("subresource");
     }
     // oldObject first: the request cannot forge stored state. Finalizer removal must always pass.
-    let terminating = |o: &Option<Value>| {
-        o.as_ref()
-            .and_then(|o| o.pointer("/metadata/deletionTimestamp"))
-            .is_some_and(|t| !t.is_null())
-    };
-    if terminating(&req.old_object) || terminating(&req.object) {
+    if meta(&req.old_object).deletion_timestamp.is_some()
+        || meta(&req.object).deletion_timestamp.is_some()
+    {
         return Some("terminating");
     }
     None
 }
 
-/// The typed spec of a raw object (an absent spec reads as the empty spec).
-fn typed_spec(obj: &Value) -> Result<OSArtifactSpec, serde_json::Error> {
-    match obj.get("spec") {
-        None | Some(Value::Null) => Ok(OSArtifactSpec::default()),
-        Some(spec) => OSArtifactSpec::deserialize(spec),
-    }
+#[derive(Deserialize)]
+struct SpecOnly {
+    #[serde(default)]
+    spec: Option<OSArtifactSpec>,
 }
 
-fn unchanged_spec(req: &Request) -> bool {
+/// The typed spec of a raw object (an absent spec reads as the empty spec).
+fn typed_spec(raw: &RawValue) -> Result<OSArtifactSpec, serde_json::Error> {
+    Ok(serde_json::from_str::<SpecOnly>(raw.get())?
+        .spec
+        .unwrap_or_default())
+}
+
+fn unchanged_spec(req: &Request, new: &OSArtifactSpec) -> bool {
     if req.operation != Operation::Update {
         return false;
     }
-    match (&req.object, &req.old_object) {
-        (Some(new), Some(old)) => match (typed_spec(new), typed_spec(old)) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => false,
-        },
+    match req.old_object.as_deref().map(typed_spec) {
+        Some(Ok(old)) => old == *new,
         _ => false,
     }
 }
@@ -207,21 +226,39 @@ fn bad_request(uid: &str, message: String) -> Response {
     Response::deny(uid, Status::failure(400, "BadRequest", message))
 }
 
+/// An OSArtifact as sent: metadata and spec (a missing spec is reported by validation).
+#[derive(Deserialize)]
+struct Incoming {
+    #[serde(default)]
+    metadata: kube::api::ObjectMeta,
+    #[serde(default)]
+    spec: Option<OSArtifactSpec>,
+}
+
 /// Decodes the object of a CREATE/UPDATE into an OSArtifact.
-fn artifact(req: &mut Request) -> Result<OSArtifact, String> {
-    let mut obj = req
+fn artifact(req: &Request) -> Result<OSArtifact, String> {
+    let raw = req
         .object
-        .take()
+        .as_ref()
         .ok_or_else(|| format!("{} request without an object", req.operation.as_str()))?;
-    let Some(map) = obj.as_object_mut() else {
-        return Err("object is not a JSON object".into());
+    // The path names the offending field (`spec.iso: invalid type …`), which a line/column in
+    // the apiserver's re-encoded JSON would not.
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    let inc: Incoming = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let inner = inner
+            .split(" at line ")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        format!("could not decode the OSArtifact: {path}: {inner}")
+    })?;
+    let mut a = OSArtifact {
+        metadata: inc.metadata,
+        spec: inc.spec.unwrap_or_default(),
+        status: None,
     };
-    // The typed struct requires a spec; a missing one is reported by validation instead.
-    if map.get("spec").is_none_or(Value::is_null) {
-        map.insert("spec".into(), Value::Object(Default::default()));
-    }
-    let mut a: OSArtifact =
-        serde_json::from_value(obj).map_err(|e| format!("could not decode the OSArtifact: {e}"))?;
     if a.metadata.namespace.as_deref().is_none_or(str::is_empty) && !req.namespace.is_empty() {
         a.metadata.namespace = Some(req.namespace.clone());
     }
@@ -229,21 +266,24 @@ fn artifact(req: &mut Request) -> Result<OSArtifact, String> {
 }
 
 /// The validating webhook's decision for one request.
-pub async fn review_validate(state: &AppState, mut req: Request) -> (Response, Outcome) {
+pub async fn review_validate(state: &AppState, req: Request) -> (Response, Outcome) {
     let uid = req.uid.clone();
     if let Some(reason) = skip_reason(&req) {
         tracing::debug!(reason, "skipped");
         return (Response::allow(&uid), Outcome::Skipped);
     }
-    if unchanged_spec(&req) {
+    let artifact = match artifact(&req) {
+        Ok(a) => a,
+        Err(msg) => return (bad_request(&uid, msg), Outcome::Malformed),
+    };
+    if unchanged_spec(&req, &artifact.spec) {
         // Metadata/status-only updates (labels, finalizers) never depend on the rules.
         tracing::debug!(reason = "spec unchanged", "skipped");
         return (Response::allow(&uid), Outcome::Skipped);
     }
-    let name = display_name(&req);
-    let artifact = match artifact(&mut req) {
-        Ok(a) => a,
-        Err(msg) => return (bad_request(&uid, msg), Outcome::Malformed),
+    let name = match &artifact.metadata.name {
+        Some(n) if !n.is_empty() => n.clone(),
+        _ => display_name(&req),
     };
 
     let namespace = req.namespace.as_str();
@@ -371,10 +411,11 @@ pub fn review_mutate(req: Request) -> (Response, Outcome) {
     if skip_reason(&req).is_some() {
         return (Response::allow(&uid), Outcome::Skipped);
     }
-    let Some(obj) = &req.object else {
+    let Some(raw) = &req.object else {
         return (Response::allow(&uid), Outcome::Skipped);
     };
-    match defaulting_patch(obj) {
+    let obj: Result<Value, _> = serde_json::from_str(raw.get());
+    match obj.and_then(|o| defaulting_patch(&o)) {
         Ok(patch) if patch.0.is_empty() => (Response::allow(&uid), Outcome::Allowed),
         Ok(patch) => (Response::allow(&uid).with_patch(&patch), Outcome::Patched),
         Err(e) => {
@@ -389,7 +430,10 @@ pub fn review_mutate(req: Request) -> (Response, Outcome) {
 pub fn defaulting_patch(obj: &Value) -> Result<json_patch::Patch, serde_json::Error> {
     use json_patch::{AddOperation, PatchOperation};
 
-    let before = typed_spec(obj)?;
+    let before = match obj.get("spec") {
+        None | Some(Value::Null) => OSArtifactSpec::default(),
+        Some(spec) => OSArtifactSpec::deserialize(spec)?,
+    };
     let after = defaulted(&before);
     if after == before {
         return Ok(json_patch::Patch(vec![]));

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use k8s_openapi::api::authentication::v1::UserInfo;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 pub const KIND: &str = "AdmissionReview";
@@ -68,10 +69,11 @@ pub struct Request {
     pub operation: Operation,
     #[serde(default)]
     pub user_info: UserInfo,
+    /// Kept raw and decoded straight into typed structs (no intermediate `Value` tree).
     #[serde(default)]
-    pub object: Option<serde_json::Value>,
+    pub object: Option<Box<RawValue>>,
     #[serde(default)]
-    pub old_object: Option<serde_json::Value>,
+    pub old_object: Option<Box<RawValue>>,
     #[serde(default)]
     pub dry_run: Option<bool>,
 }

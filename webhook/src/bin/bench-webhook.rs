@@ -52,6 +52,10 @@ struct Args {
     /// Seconds of the latency phase.
     #[arg(long, default_value_t = 5.0)]
     latency_seconds: f64,
+    /// Profile one side only: spin the given number of seconds on the webhook router in-process,
+    /// without TLS or HTTP (for `perf record`).
+    #[arg(long)]
+    profile_handler: Option<f64>,
 }
 
 /// Builds CREATE reviews from the examples, valid as written and an invalid variant of each.
@@ -249,6 +253,35 @@ fn start_server(
     Ok((addr, cancel))
 }
 
+/// Drives the router directly (no TLS, no sockets) to measure the handler's own cost.
+fn profile_handler(state: Arc<AppState>, bodies: &[Bytes], secs: f64) -> anyhow::Result<()> {
+    use tower::ServiceExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let app = router(state);
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let mut n = 0usize;
+    let start = Instant::now();
+    rt.block_on(async {
+        while Instant::now() < deadline {
+            let req = axum::http::Request::post("/validate")
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(bodies[n % bodies.len()].clone()))?;
+            let resp = app.clone().oneshot(req).await?;
+            let _ = http_body_util::BodyExt::collect(resp.into_body()).await?;
+            n += 1;
+        }
+        anyhow::Ok(())
+    })?;
+    let per = start.elapsed().as_secs_f64() / n as f64;
+    println!(
+        "{n} reviews through the router in-process: {:.1} us each",
+        per * 1e6
+    );
+    Ok(())
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -279,6 +312,9 @@ fn main() -> anyhow::Result<()> {
         authz: Some(Arc::new(StaticAuthorizer::default())),
         metrics: Arc::new(Metrics::new()),
     });
+    if let Some(secs) = args.profile_handler {
+        return profile_handler(state, &bodies, secs);
+    }
     let (webhook, stop_webhook) = start_server(router(state), resolver.clone())?;
     let fixed: &'static [u8] = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"00000000-0000-4000-8000-000000000000","allowed":true}}"#;
     let ceiling_app = Router::new().route(
