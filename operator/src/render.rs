@@ -14,7 +14,7 @@
 //!   and writes one result a line on stdout: `{"name", "output"}` (or `"output_base64"`
 //!   when the output is not UTF-8), `{"name", "error": "parse"|"exec", "message"}` or
 //!   `{"name", "forbidden": true, "message"}`. A line that is not a valid case gets
-//!   `{"name" (when known), "error": "input", "message"}`; the run goes on.
+//!   `{"name" (null when unknown), "error": "input", "message"}`; the run goes on.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -172,7 +172,7 @@ fn parse_values(text: &str) -> Result<BTreeMap<String, String>, String> {
 /// One JSONL result line.
 #[derive(serde::Serialize, Default)]
 struct CaseResult {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Always present (null when the line had no usable name) so consumers can key on it.
     name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     output: Option<String>,
@@ -374,7 +374,7 @@ mod tests {
         }
         assert_eq!(out[1]["name"], "n1");
         assert_eq!(out[2]["name"], "n2");
-        assert!(out[0].get("name").is_none());
+        assert_eq!(out[0]["name"], serde_json::Value::Null);
         assert_eq!(out[5]["output"], "1");
         // Invalid UTF-8 in a line is an input error, not an I/O failure.
         let mut out = Vec::new();
