@@ -34,14 +34,24 @@ pub const MAX_PULL_SECRETS: usize = 16;
     doc = "OSArtifact builds bootable OS artifacts (ISO, raw, VHD, GCE, netboot) from a Kairos image or a templated Dockerfile.",
     status = "OSArtifactStatus",
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Message", type_ = "string", json_path = ".status.message", priority = 1),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    validation = kube::core::Rule::new("has(self.spec.imageName) != has(self.spec.baseImageDockerfile)")
-        .message("exactly one of spec.imageName and spec.baseImageDockerfile must be set")
-        .reason(kube::core::Reason::FieldValueRequired),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        json_path = ".status.message",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
+    validation = kube::core::Rule::new("has(self.imageName) != has(self.baseImageDockerfile)")
+        .message("exactly one of spec.imageName and spec.baseImageDockerfile must be set")
+        .reason(kube::core::Reason::FieldValueRequired)
+        .field_path(".imageName"),
     validation = kube::core::Rule::new("!has(self.volumeBindings) || !has(self.volumeBindings.buildContext) || (has(self.volumes) && self.volumes.exists(v, v.name == self.volumeBindings.buildContext))")
         .message("volumeBindings.buildContext must name a volume in spec.volumes")
         .field_path(".volumeBindings.buildContext"),

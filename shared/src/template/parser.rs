@@ -344,9 +344,9 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// Go's verdict on the parsed set: forbidden when it defines any template besides the
-    /// main one, or when the tree that will run holds a `{{template}}` (or `{{block}}`) call.
-    /// A `define` of the main template's own name only replaces its body, as in Go.
+    /// Forbidden when the source defines any template (even one named like the main template,
+    /// which in Go would silently replace its body: the user docs forbid every `define`), or
+    /// when the tree that will run holds a `{{template}}` (or `{{block}}`) call.
     /// Reports the earliest offending keyword.
     fn forbidden(&self, name: &str, root: ListId) -> Option<ForbiddenAt> {
         let mut found: Option<ForbiddenAt> = None;
@@ -355,7 +355,7 @@ impl<'a> Parser<'a> {
                 found = Some(f);
             }
         };
-        for d in self.defined.iter().filter(|d| d.name != name.as_bytes()) {
+        for d in &self.defined {
             consider(ForbiddenAt {
                 keyword: d.keyword,
                 pos: d.pos,

@@ -66,8 +66,9 @@ func run(c testCase) map[string]any {
 		return res
 	}
 	// Forbidden: any template besides the main one (define/block), or a {{template}}
-	// call in the tree that runs. A define of "Dockerfile" itself just replaces the body.
-	if len(tmpl.Templates()) > 1 || hasTemplateNode(tmpl.Tree.Root) {
+	// call in the tree that runs. A define of "Dockerfile" itself would replace the body: it is
+	// found by parsing once more under a name no define can have.
+	if len(tmpl.Templates()) > 1 || hasTemplateNode(tmpl.Tree.Root) || definesAny(c.Template) {
 		res["forbidden"] = true
 		return res
 	}
@@ -109,4 +110,11 @@ func main() {
 			break
 		}
 	}
+}
+
+// definesAny reports whether the source holds a define (or block) of any name, including the
+// main template's own, by parsing it under a name that no define in it can use.
+func definesAny(src string) bool {
+	t, err := template.New("\x00main").Option("missingkey=zero").Parse(src)
+	return err == nil && len(t.Templates()) > 1
 }

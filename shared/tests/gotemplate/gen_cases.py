@@ -465,7 +465,7 @@ for _ in range(200):
     add("generated", g_block([], 0, False), GV)
 
 
-# --- a define of the main template's own name replaces its body (Go's tree set)
+# --- a define of the main template's own name (Go would use it as the body; forbidden here)
 for t in ["{{define \"Dockerfile\"}}{{template \"x\"}}{{end}}", "{{define \"Dockerfile\"}}{{end}}x",
           "{{define \"Dockerfile\"}}a{{end}}{{define \"Dockerfile\"}}{{end}}", "{{define \"Dockerfile\"}}{{.A}}{{end}}",
           "{{define \"Dockerfile\"}}{{if .A}}{{block \"y\" .}}{{end}}{{end}}{{end}}", "{{define `Dockerfile`}}r{{end}}",
