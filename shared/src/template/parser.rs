@@ -107,7 +107,7 @@ pub(crate) fn parse(name: &str, items: &[Item]) -> PResult<Parsed> {
         }
         root = d.body;
     }
-    let forbidden = p.forbidden(name, root);
+    let forbidden = p.forbidden(root);
     Ok(Parsed {
         tree: p.tree,
         root,
@@ -348,7 +348,7 @@ impl<'a> Parser<'a> {
     /// which in Go would silently replace its body: the user docs forbid every `define`), or
     /// when the tree that will run holds a `{{template}}` (or `{{block}}`) call.
     /// Reports the earliest offending keyword.
-    fn forbidden(&self, name: &str, root: ListId) -> Option<ForbiddenAt> {
+    fn forbidden(&self, root: ListId) -> Option<ForbiddenAt> {
         let mut found: Option<ForbiddenAt> = None;
         let mut consider = |f: ForbiddenAt| {
             if found.is_none_or(|g| f.pos < g.pos) {
