@@ -47,6 +47,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/validate", post(validate_handler))
         .route("/mutate", post(mutate_handler))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        // A bug must cost one request (a 500, handled by failurePolicy), not the connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
