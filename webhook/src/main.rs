@@ -40,8 +40,8 @@ fn main() {
         }
     });
     if let Err(e) = result {
+        // Logging is set up by now, so the error goes out in the chosen format (text or JSON).
         tracing::error!("{e:#}");
-        eprintln!("error: {e:#}");
         std::process::exit(1);
     }
 }

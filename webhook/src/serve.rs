@@ -17,6 +17,15 @@ use crate::tls::{CertResolver, FileReloader, server_config};
 use crate::{admin, selfmanaged};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let files = match (&args.tls_cert_file, &args.tls_private_key_file) {
+        (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+        _ => None,
+    };
+    if !args.self_managed.self_managed_certs && files.is_none() {
+        anyhow::bail!(
+            "--tls-cert-file and --tls-private-key-file are required without --self-managed-certs"
+        );
+    }
     // Standard client discovery: KUBECONFIG / ~/.kube/config, else the in-cluster service account.
     let client = match kube::Client::try_default().await {
         Ok(c) => Some(c),
