@@ -22,6 +22,8 @@ pub const MAX_BUNDLES: usize = 64;
 pub const MAX_PULL_SECRETS: usize = 16;
 
 /// Build OS artifacts (ISO, cloud images, netboot files) from a Kairos image or a templated Dockerfile.
+// Each printcolumn repeats `type_`; clippy reads the derive's arguments as duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[kube(
     group = "build.kairos.io",

@@ -598,18 +598,17 @@ fn a_secret_from_a_manifest_counts_string_data() {
 
 #[test]
 fn every_error_is_reported_at_once() {
-    let mut s = OSArtifactSpec::default();
-    s.volumes = vec![
-        Volume {
-            name: "a".into(),
-            ..Default::default()
-        },
-        Volume {
-            name: "a".into(),
-            ..Default::default()
-        },
-    ];
-    s.disk_size = Some(IntOrString::String("big".into()));
-    s.bundles = vec!["Not An Image".into()];
-    assert!(errors(s).len() >= 4);
+    let volume = Volume {
+        name: "a".into(),
+        ..Default::default()
+    };
+    let s = OSArtifactSpec {
+        volumes: vec![volume.clone(), volume],
+        disk_size: Some(IntOrString::String("big".into())),
+        bundles: vec!["Not An Image".into()],
+        ..Default::default()
+    };
+    // No image source, a duplicate volume, a bad disk size and a bad bundle: all at once.
+    let e = errors(s);
+    assert_eq!(e.len(), 4, "{e:?}");
 }
