@@ -568,7 +568,12 @@ fn rbac_is_least_privilege() {
             ("build.kairos.io", "osartifacts/status", "patch", ""),
             ("build.kairos.io", "osartifacts/finalizers", "update", ""),
             ("", "pods", "get list watch create patch delete", ""),
-            ("", "persistentvolumeclaims", "get list watch create patch delete", ""),
+            (
+                "",
+                "persistentvolumeclaims",
+                "get list watch create patch delete",
+                "",
+            ),
             ("batch", "jobs", "get list watch create patch delete", ""),
             ("", "configmaps", "get list watch create patch", ""),
             ("", "secrets", "get list watch create patch", ""),
