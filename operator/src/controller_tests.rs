@@ -1169,3 +1169,260 @@ async fn api_500_reading_a_secret_is_transient_not_secret_not_found() {
     assert!(matches!(err, Error::Kube { .. }), "{err:?}");
     assert!(err.to_string().starts_with("reading Secret cc: "), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// more failure, rebuild and replacement paths
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn failed_exporter_job_is_an_export_error() {
+    let obj = with_spec(
+        exporting_spec(),
+        Some(status(
+            Phase::Exporting,
+            2,
+            "build succeeded; 0 of 1 exporter(s) finished, running: hello-export-0",
+        )),
+    );
+    let (ctx, handle) = context();
+    let mut server = Server { handle };
+    let task = start(&obj, &ctx);
+    server.get(CM, our_config_map(&obj, "2")).await;
+    server
+        .get(POD, builder_pod(&obj, "2", json!({"phase": "Succeeded"})))
+        .await;
+    let failed = json!({"conditions": [{"type": "Failed", "status": "True",
+        "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]});
+    server.get(JOB, exporter_job(&obj, "2", failed)).await;
+    let st = server.status(&obj).await;
+    assert_eq!(st["phase"], "Error");
+    let msg = st["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("exporter 0 (Job hello-export-0) failed: BackoffLimitExceeded: Job has reached the specified backoff limit; see kubectl logs -n ns job/hello-export-0"),
+        "{msg}"
+    );
+    assert_eq!(condition(&st, "Ready")["reason"], "ExportFailed");
+    assert_eq!(condition(&st, "Building")["reason"], "BuildSucceeded");
+    assert_eq!(condition(&st, "Exporting")["reason"], "ExportFailed");
+    // Current behaviour: the list of built files is dropped on an export failure, although the
+    // build succeeded and the files are in the PVC.
+    assert!(st.get("artifacts").is_none(), "{st}");
+    let ev = server.event().await;
+    assert_eq!(
+        (&ev["type"], &ev["reason"]),
+        (&json!("Warning"), &json!("ExportFailed"))
+    );
+    let action = finish(&mut server, task).await.unwrap();
+    assert_eq!(action, Action::requeue(IDLE_REQUEUE));
+}
+
+#[tokio::test]
+async fn pod_refused_by_the_api_is_a_refused_error_rechecked_later() {
+    let obj = artifact(None);
+    let (ctx, handle) = context();
+    let mut server = Server { handle };
+    let task = start(&obj, &ctx);
+    server.get_missing(CM).await;
+    server.get_missing(POD).await;
+    server.status(&obj).await;
+    server.event().await;
+    server.create(CM).await;
+    server.create(PVC).await;
+    server.get_missing(POD).await;
+    let refusal = "pods \"hello-build\" is forbidden: violates PodSecurity \"baseline:latest\": privileged (container \"iso\" must not set securityContext.privileged=true)";
+    let seen = server
+        .answer("PATCH", POD, 403, |_| api_status(403, "Forbidden", refusal))
+        .await;
+    assert_ssa(&seen);
+    let st = server.status(&obj).await;
+    assert_eq!(st["phase"], "Error");
+    assert_eq!(
+        st["message"],
+        json!(format!(
+            "the API refused Pod \"hello-build\": {refusal}; fix the cause (for example the namespace's Pod Security level or quota), then set the build.kairos.io/retry annotation to a new value"
+        ))
+    );
+    assert_eq!(condition(&st, "Ready")["reason"], "Refused");
+    let ev = server.event().await;
+    assert_eq!(
+        (&ev["type"], &ev["reason"]),
+        (&json!("Warning"), &json!("Refused"))
+    );
+    let action = finish(&mut server, task).await.unwrap();
+    assert_eq!(action, Action::requeue(RECHECK_REQUEUE));
+}
+
+#[tokio::test]
+async fn new_retry_value_replaces_a_failed_build_of_the_same_generation() {
+    let mut obj = (*artifact(Some(status(
+        Phase::Error,
+        2,
+        "step 2 of 4 (unpack) failed: Error, exit code 3",
+    ))))
+    .clone();
+    obj.metadata.annotations = Some(BTreeMap::from([(
+        "build.kairos.io/retry".to_string(),
+        "again".to_string(),
+    )]));
+    let obj = Arc::new(obj);
+    // The children were built for generation 2 without a retry value.
+    let mut before = (*obj).clone();
+    before.metadata.annotations = None;
+    let (ctx, handle) = context();
+    let mut server = Server { handle };
+    let task = start(&obj, &ctx);
+    server.get(CM, our_config_map(&before, "2")).await;
+    let pod = builder_pod(&before, "2", json!({"phase": "Failed"}));
+    server.get(POD, pod.clone()).await;
+    let body = server.delete(POD, pod).await;
+    assert_eq!(body["preconditions"], json!({"uid": "pod-uid"}), "{body}");
+    let st = server.status(&obj).await;
+    assert_eq!(st["phase"], "Pending");
+    assert_eq!(condition(&st, "Ready")["reason"], "Replacing");
+    assert!(st.get("completionTime").is_none(), "{st}");
+    assert_eq!(server.event().await["reason"], "Pending");
+    let action = finish(&mut server, task).await.unwrap();
+    assert_eq!(action, Action::requeue(WAIT_REQUEUE));
+
+    // The pod is gone: the children are applied with the retry value recorded.
+    let mut obj = (*obj).clone();
+    obj.status = Some(status(
+        Phase::Pending,
+        2,
+        "waiting for the previous build's pod hello-build to be deleted",
+    ));
+    let obj = Arc::new(obj);
+    let (ctx, handle) = context();
+    let mut server = Server { handle };
+    let task = start(&obj, &ctx);
+    server.get(CM, our_config_map(&before, "2")).await;
+    server.get_missing(POD).await;
+    server.get(CM, our_config_map(&before, "2")).await;
+    let cm = server.apply(CM).await;
+    assert_eq!(
+        cm["metadata"]["annotations"]["build.kairos.io/retry"],
+        "again"
+    );
+    server.create(PVC).await;
+    let pod = server.create(POD).await;
+    assert_eq!(
+        pod["metadata"]["annotations"]["build.kairos.io/retry"],
+        "again"
+    );
+    assert_eq!(
+        pod["metadata"]["annotations"]["build.kairos.io/generation"],
+        "2"
+    );
+    assert_eq!(server.status(&obj).await["phase"], "Building");
+    server.event().await;
+    let action = finish(&mut server, task).await.unwrap();
+    assert_eq!(action, Action::requeue(ACTIVE_REQUEUE));
+}
+
+#[tokio::test]
+async fn immutable_pvc_change_deletes_the_old_pvc_and_waits() {
+    let mut spec = exporting_spec();
+    spec.exporters.clear();
+    let obj = with_spec(
+        spec,
+        Some(status(
+            Phase::Pending,
+            2,
+            "waiting for the previous build's pod hello-build to be deleted",
+        )),
+    );
+    let (ctx, handle) = context();
+    let mut server = Server { handle };
+    let task = start(&obj, &ctx);
+    server.get(CM, our_config_map(&obj, "1")).await;
+    server.get_missing(POD).await;
+    server.get(CM, our_config_map(&obj, "1")).await;
+    server.apply(CM).await;
+    let old_pvc = child(planned(&obj).pvc, "pvc-uid", "1", Value::Null);
+    server.get(PVC, old_pvc.clone()).await;
+    let seen = server
+        .answer("PATCH", PVC, 422, |_| {
+            api_status(
+                422,
+                "Invalid",
+                "PersistentVolumeClaim \"hello-artifacts\" is invalid: spec: Forbidden: spec is immutable after creation",
+            )
+        })
+        .await;
+    assert_ssa(&seen);
+    // Ours and of the previous attempt: deleted, if still the object seen.
+    server.get(PVC, old_pvc.clone()).await;
+    let body = server.delete(PVC, old_pvc).await;
+    assert_eq!(body["preconditions"], json!({"uid": "pvc-uid"}), "{body}");
+    assert_eq!(body["propagationPolicy"], "Background", "{body}");
+    let st = server.status(&obj).await;
+    assert_eq!(st["phase"], "Pending");
+    assert_eq!(
+        st["message"],
+        "the artifacts PVC hello-artifacts changed in a way Kubernetes cannot update; waiting for the old one to be deleted"
+    );
+    // Pending before and after: no transition, no Event.
+    let action = finish(&mut server, task).await.unwrap();
+    assert_eq!(action, Action::requeue(WAIT_REQUEUE));
+}
+
+/// Current behaviour, reported as doubtful: while Exporting, a Job that is gone (the user's
+/// `ttlSecondsAfterFinished`, or a manual delete) is taken for one never created and applied again,
+/// so its export runs again.
+#[tokio::test]
+async fn exporter_job_gone_while_exporting_is_applied_again() {
+    let obj = with_spec(
+        exporting_spec(),
+        Some(status(
+            Phase::Exporting,
+            2,
+            "build succeeded; 0 of 1 exporter(s) finished, running: hello-export-0",
+        )),
+    );
+    let (ctx, handle) = context();
+    let mut server = Server { handle };
+    let task = start(&obj, &ctx);
+    server.get(CM, our_config_map(&obj, "2")).await;
+    server
+        .get(POD, builder_pod(&obj, "2", json!({"phase": "Succeeded"})))
+        .await;
+    server.get_missing(JOB).await;
+    let job = server.create(JOB).await;
+    assert_child_meta(&job, "hello-export-0");
+    let st = server.status(&obj).await;
+    assert_eq!(st["phase"], "Exporting");
+    assert_eq!(
+        st["message"],
+        "build succeeded; 0 of 1 exporter(s) finished, running: hello-export-0"
+    );
+    // Still Exporting: no Event.
+    let action = finish(&mut server, task).await.unwrap();
+    assert_eq!(action, Action::requeue(ACTIVE_REQUEUE));
+}
+
+/// Current behaviour, reported as doubtful: a build that failed in its pod is "left alone" only
+/// while the pod exists; deleting the failed pod starts the same attempt again without a retry
+/// annotation.
+#[tokio::test]
+async fn failed_build_whose_pod_was_deleted_builds_again() {
+    let mut failed = status(
+        Phase::Error,
+        2,
+        "step 2 of 4 (unpack) failed: Error, exit code 3",
+    );
+    failed.completion_time = Some(time("2024-05-01T10:05:00Z"));
+    let obj = artifact(Some(failed));
+    let (ctx, handle) = context();
+    let mut server = Server { handle };
+    let task = start(&obj, &ctx);
+    server.get(CM, our_config_map(&obj, "2")).await;
+    server.get_missing(POD).await;
+    server.get(CM, our_config_map(&obj, "2")).await;
+    server.apply(CM).await;
+    server.create(PVC).await;
+    server.create(POD).await;
+    assert_eq!(server.status(&obj).await["phase"], "Building");
+    server.event().await;
+    let action = finish(&mut server, task).await.unwrap();
+    assert_eq!(action, Action::requeue(ACTIVE_REQUEUE));
+}
