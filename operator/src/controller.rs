@@ -179,7 +179,7 @@ async fn step(
     }
     let pod_name = names::builder_pod(&id.name);
     let mut pod = apply::get_owned(&apis.pods, &pod_name, &id.uid).await?;
-    if previous == Some(Phase::Error) && pod.is_some() {
+    if previous == Some(Phase::Error) && (pod.is_some() || ran_and_failed(&status)) {
         return Ok(Action::requeue(IDLE_REQUEUE));
     }
     let mut jobs = Vec::new();
@@ -259,7 +259,25 @@ async fn step(
         })
     };
     let mut out = observe(pod.as_ref(), &jobs);
-    if out.phase == Phase::Exporting && jobs.iter().any(Option::is_none) {
+    let missing = spec
+        .exporters
+        .iter()
+        .enumerate()
+        .find(|(i, _)| jobs.get(*i).is_some_and(Option::is_none));
+    if let (Phase::Exporting, Some(Phase::Exporting), Some((i, _))) = (out.phase, previous, missing)
+    {
+        // The Jobs were all created before the status said Exporting: this one was deleted
+        // (by hand, or by its ttlSecondsAfterFinished) before its outcome was seen. Exporting
+        // again on our own could repeat an upload forever; the user decides.
+        let job = names::exporter_job(&id.name, i);
+        out = Outcome::error(
+            "ExportFailed",
+            format!(
+                "exporter {i} (Job {job}) was deleted before the operator saw it finish; set the build.kairos.io/retry annotation to a new value to build and export again"
+            ),
+            has_exporters,
+        );
+    } else if out.phase == Phase::Exporting && jobs.iter().any(Option::is_none) {
         // The build succeeded: create the missing exporter Jobs.
         for (i, job) in plan::exporter_jobs(&spec, id).into_iter().enumerate() {
             if jobs.get(i).is_some_and(Option::is_none) {
@@ -279,6 +297,22 @@ async fn step(
     } else {
         Action::requeue(ACTIVE_REQUEUE)
     })
+}
+
+/// True when the Error of this attempt came from the build itself (a failed step or exporter, an
+/// evicted or deleted pod): that stays failed until a retry, even when its pod is gone.
+fn ran_and_failed(status: &OSArtifactStatus) -> bool {
+    const RAN: &[&str] = &[
+        "BuildFailed",
+        "BuilderPodEvicted",
+        "BuilderPodDeleted",
+        "ExportFailed",
+    ];
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .is_some_and(|c| RAN.contains(&c.reason.as_str()))
 }
 
 /// The artifacts in the Secret's namespace that refer to it (Dockerfile, template values,

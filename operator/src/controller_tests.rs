@@ -1366,11 +1366,11 @@ async fn immutable_pvc_change_deletes_the_old_pvc_and_waits() {
     assert_eq!(action, Action::requeue(WAIT_REQUEUE));
 }
 
-/// Current behaviour, reported as doubtful: while Exporting, a Job that is gone (the user's
-/// `ttlSecondsAfterFinished`, or a manual delete) is taken for one never created and applied again,
-/// so its export runs again.
+/// While Exporting, a Job that is gone (the user's `ttlSecondsAfterFinished`, or a manual
+/// delete) was deleted before its outcome was seen: the export is not run again on the
+/// operator's own (it could repeat an upload forever); the artifact fails with a fix-it message.
 #[tokio::test]
-async fn exporter_job_gone_while_exporting_is_applied_again() {
+async fn exporter_job_gone_while_exporting_is_an_error_not_a_second_export() {
     let obj = with_spec(
         exporting_spec(),
         Some(status(
@@ -1387,42 +1387,47 @@ async fn exporter_job_gone_while_exporting_is_applied_again() {
         .get(POD, builder_pod(&obj, "2", json!({"phase": "Succeeded"})))
         .await;
     server.get_missing(JOB).await;
-    let job = server.create(JOB).await;
-    assert_child_meta(&job, "hello-export-0");
     let st = server.status(&obj).await;
-    assert_eq!(st["phase"], "Exporting");
-    assert_eq!(
-        st["message"],
-        "build succeeded; 0 of 1 exporter(s) finished, running: hello-export-0"
+    assert_eq!(st["phase"], "Error");
+    assert_eq!(condition(&st, "Ready")["reason"], "ExportFailed");
+    let msg = st["message"].as_str().unwrap();
+    assert!(
+        msg.contains(
+            "exporter 0 (Job hello-export-0) was deleted before the operator saw it finish"
+        ) && msg.contains("build.kairos.io/retry"),
+        "{msg}"
     );
-    // Still Exporting: no Event.
+    let ev = server.event().await;
+    assert_eq!(ev["type"], "Warning");
+    assert_eq!(ev["reason"], "ExportFailed");
     let action = finish(&mut server, task).await.unwrap();
-    assert_eq!(action, Action::requeue(ACTIVE_REQUEUE));
+    assert_eq!(action, Action::requeue(IDLE_REQUEUE));
 }
 
-/// Current behaviour, reported as doubtful: a build that failed in its pod is "left alone" only
-/// while the pod exists; deleting the failed pod starts the same attempt again without a retry
-/// annotation.
+/// A build that failed in its pod stays failed when the pod is deleted afterwards: only a retry
+/// annotation or a new generation builds again.
 #[tokio::test]
-async fn failed_build_whose_pod_was_deleted_builds_again() {
+async fn failed_build_stays_failed_when_its_pod_is_deleted() {
     let mut failed = status(
         Phase::Error,
         2,
         "step 2 of 4 (unpack) failed: Error, exit code 3",
     );
     failed.completion_time = Some(time("2024-05-01T10:05:00Z"));
+    failed.conditions = vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+        type_: "Ready".into(),
+        status: "False".into(),
+        reason: "BuildFailed".into(),
+        message: "step 2 of 4 (unpack) failed".into(),
+        observed_generation: Some(2),
+        last_transition_time: time("2024-05-01T10:05:00Z"),
+    }];
     let obj = artifact(Some(failed));
     let (ctx, handle) = context();
     let mut server = Server { handle };
     let task = start(&obj, &ctx);
     server.get(CM, our_config_map(&obj, "2")).await;
     server.get_missing(POD).await;
-    server.get(CM, our_config_map(&obj, "2")).await;
-    server.apply(CM).await;
-    server.create(PVC).await;
-    server.create(POD).await;
-    assert_eq!(server.status(&obj).await["phase"], "Building");
-    server.event().await;
     let action = finish(&mut server, task).await.unwrap();
-    assert_eq!(action, Action::requeue(ACTIVE_REQUEUE));
+    assert_eq!(action, Action::requeue(IDLE_REQUEUE));
 }

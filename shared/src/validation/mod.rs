@@ -415,6 +415,12 @@ fn exporters(spec: &OSArtifactSpec, r: &mut Report) {
     }
     for (i, job) in spec.exporters.iter().enumerate() {
         let path = format!("spec.exporters[{i}].template.spec");
+        if job.ttl_seconds_after_finished.is_some() {
+            r.warn(
+                &format!("spec.exporters[{i}].ttlSecondsAfterFinished"),
+                "the Job may be deleted before the operator sees it finish, which fails the export; the operator's Jobs go with the artifact anyway, so leave it unset",
+            );
+        }
         let Some(pod) = &job.template.spec else {
             r.error(FieldError::required(
                 path,

@@ -369,6 +369,11 @@ fn exporters_need_a_container_no_own_artifacts_volume_and_a_valid_restart_policy
         }),
         JobSpec::default(),
     ];
+    s.exporters[0].ttl_seconds_after_finished = Some(0);
+    assert!(has(
+        &warnings(s.clone()),
+        "spec.exporters[0].ttlSecondsAfterFinished: the Job may be deleted"
+    ));
     let e = errors(s);
     assert!(
         has(
