@@ -159,58 +159,85 @@ pub async fn sync_ca_bundle(
         let (kind, name) = split_kind(spec);
         let mut found = false;
         if kind.is_none_or(|k| k == "validating") {
-            let api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-            match api.get_opt(name).await {
-                Ok(Some(c)) => {
-                    found = true;
-                    let names: Vec<(String, bool)> = c
-                        .webhooks
+            let state = ca_bundle_state::<ValidatingWebhookConfiguration>(
+                client,
+                name,
+                bundle,
+                kind.is_none(),
+                |c| {
+                    c.webhooks
                         .iter()
                         .flatten()
                         .map(|w| {
-                            let current =
-                                w.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice());
-                            (w.name.clone(), current == Some(bundle))
+                            (
+                                w.name.clone(),
+                                w.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice())
+                                    == Some(bundle),
+                            )
                         })
-                        .collect();
-                    if patch_webhooks(&api, name, &names, bundle).await? {
-                        patched += 1;
-                    }
-                }
-                Ok(None) => {}
-                Err(e) if kind.is_none() && is_status(&e, 403) => {}
-                Err(e) => return Err(e.into()),
-            }
+                        .collect()
+                },
+            )
+            .await?;
+            found |= state.is_some();
+            patched += usize::from(state == Some(true));
         }
         if kind.is_none_or(|k| k == "mutating") {
-            let api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-            match api.get_opt(name).await {
-                Ok(Some(c)) => {
-                    found = true;
-                    let names: Vec<(String, bool)> = c
-                        .webhooks
+            let state = ca_bundle_state::<MutatingWebhookConfiguration>(
+                client,
+                name,
+                bundle,
+                kind.is_none(),
+                |c| {
+                    c.webhooks
                         .iter()
                         .flatten()
                         .map(|w| {
-                            let current =
-                                w.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice());
-                            (w.name.clone(), current == Some(bundle))
+                            (
+                                w.name.clone(),
+                                w.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice())
+                                    == Some(bundle),
+                            )
                         })
-                        .collect();
-                    if patch_webhooks(&api, name, &names, bundle).await? {
-                        patched += 1;
-                    }
-                }
-                Ok(None) => {}
-                Err(e) if kind.is_none() && is_status(&e, 403) => {}
-                Err(e) => return Err(e.into()),
-            }
+                        .collect()
+                },
+            )
+            .await?;
+            found |= state.is_some();
+            patched += usize::from(state == Some(true));
         }
         if !found {
             return Err(K8sError::ConfigNotFound(spec.clone()));
         }
     }
     Ok(patched)
+}
+
+/// Brings one configuration of kind `K` up to date: `None` when it does not exist, else whether
+/// it was patched. `webhooks` lists each webhook's name and whether its caBundle is current.
+async fn ca_bundle_state<K>(
+    client: &Client,
+    name: &str,
+    bundle: &[u8],
+    kind_unnamed: bool,
+    webhooks: impl Fn(&K) -> Vec<(String, bool)>,
+) -> Result<Option<bool>, K8sError>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::ClusterResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::all(client.clone());
+    match api.get_opt(name).await {
+        Ok(Some(c)) => Ok(Some(
+            patch_webhooks(&api, name, &webhooks(&c), bundle).await?,
+        )),
+        Ok(None) => Ok(None),
+        // A bare name is tried as both kinds; the one we may not read is simply not ours.
+        Err(e) if kind_unnamed && is_status(&e, 403) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn patch_webhooks<K>(
