@@ -1,9 +1,10 @@
-//! A missing Secret, a forbidden template and a foreign object in the way each end in Error
-//! with a message that says how to fix it, and the artifact recovers once fixed and retried.
+//! A missing Secret, a forbidden template, a foreign object in the way and a builder pod refused
+//! by Pod Security each end in Error with a message that says how to fix it, and the artifact
+//! recovers once fixed, without a retry annotation: the operator follows the Secrets artifacts
+//! refer to, and looks again at errors found before the build every 30 seconds.
 
 use osartifact_e2e::artifacts::*;
 use osartifact_e2e::env;
-use osartifact_e2e::env::Ns;
 
 fn artifact(name: &str, secret: &str) -> String {
     format!(
@@ -16,17 +17,6 @@ fn dockerfile_secret(name: &str, dockerfile: &str) -> String {
     serde_json::json!({"apiVersion":"v1","kind":"Secret","metadata":{"name":name},
         "stringData":{"Dockerfile":dockerfile}})
     .to_string()
-}
-
-fn retry(ns: &Ns, name: &str, value: &str) {
-    let out = ns.k(&[
-        "annotate",
-        "osartifact",
-        name,
-        &format!("build.kairos.io/retry={value}"),
-        "--overwrite",
-    ]);
-    assert!(out.success, "{out}");
 }
 
 fn error_message(a: &serde_json::Value) -> String {
@@ -69,7 +59,7 @@ fn missing_secret_then_fixed() {
         )),
     );
     assert!(out.success, "{out}");
-    retry(&ns, "nosecret", "1");
+    // No retry annotation: the new Secret itself starts the build.
     wait_phase(&ns, "nosecret", "Building");
     wait_exists(&ns, "pod/nosecret-build");
 }
@@ -96,7 +86,6 @@ fn forbidden_template_then_fixed() {
         )),
     );
     assert!(out.success, "{out}");
-    retry(&ns, "tpl", "1");
     let a = ns.wait_for(
         &["osartifact", "tpl"],
         "a TemplateError message",
@@ -124,7 +113,7 @@ fn forbidden_template_then_fixed() {
         )),
     );
     assert!(out.success, "{out}");
-    retry(&ns, "tpl", "2");
+    // Fixing the Secret is enough.
     wait_phase(&ns, "tpl", "Building");
     wait_exists(&ns, "pod/tpl-build");
 }
@@ -163,8 +152,50 @@ fn foreign_object_in_the_way_then_removed() {
 
     let out = ns.k(&["delete", "configmap", "inway"]);
     assert!(out.success, "{out}");
-    retry(&ns, "inway", "1");
+    // The operator looks again on its own (every 30 s); the retry annotation would be at once.
     let a = wait_phase(&ns, "inway", "Building");
     let cm = wait_exists(&ns, "configmap/inway");
     assert_owned(&cm, &a);
+}
+
+#[test]
+fn builder_pod_refused_by_pod_security_then_allowed() {
+    let e = env();
+    drop(e.webhook());
+    drop(e.operator());
+    let ns = e.namespace("psa");
+    let level = |l: &str| {
+        let out = e.k().run(&[
+            "label",
+            "namespace",
+            &ns.name,
+            &format!("pod-security.kubernetes.io/enforce={l}"),
+            "--overwrite",
+        ]);
+        assert!(out.as_ref().is_ok_and(|o| o.success), "{out:?}");
+    };
+    level("baseline");
+    let out = ns.k_stdin(
+        &["apply", "-f", "-"],
+        Some(
+            r#"{"apiVersion":"build.kairos.io/v1alpha2","kind":"OSArtifact","metadata":{"name":"psa"},
+            "spec":{"imageName":"quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0","iso":true}}"#,
+        ),
+    );
+    assert!(out.success, "{out}");
+    let a = wait_phase(&ns, "psa", "Error");
+    let msg = error_message(&a);
+    assert!(
+        msg.contains("the API refused Pod \"psa-build\"") && msg.contains("PodSecurity"),
+        "{msg}"
+    );
+    wait_event(&ns, "psa", "a Refused event", |e| {
+        e.starts_with("Warning Refused:")
+    });
+    assert!(ns.get(&["pod", "psa-build"]).is_none());
+
+    // The builder needs privileged containers for loop devices (docs/operator.md).
+    level("privileged");
+    wait_phase(&ns, "psa", "Building");
+    wait_exists(&ns, "pod/psa-build");
 }
