@@ -149,3 +149,27 @@ fn failed_exporter_is_an_error_with_reason_and_event() {
         e.starts_with("Warning ExportFailed:") && e.contains("lifecycle-export-0")
     });
 }
+
+#[test]
+fn the_leader_reports_ready_once_its_watches_have_synced() {
+    let e = env();
+    let port = e
+        .operator()
+        .as_ref()
+        .map(|o| o.admin_port)
+        .expect("the operator runs");
+    // The Deployment's readiness probe: 200 once the lease is held and the caches are filled.
+    let body = osartifact_e2e::wait::poll(
+        "the operator's /readyz to answer 200",
+        std::time::Duration::from_secs(30),
+        |last| {
+            let (code, body) = osartifact_e2e::webhook::http_get(port, "/readyz")?;
+            *last = format!("{code} {body}");
+            Ok((code == 200).then_some(body))
+        },
+    )
+    .unwrap();
+    assert!(body.contains("ready"), "{body}");
+    let (code, _) = osartifact_e2e::webhook::http_get(port, "/livez").unwrap();
+    assert_eq!(code, 200);
+}

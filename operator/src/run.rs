@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use futures::StreamExt;
@@ -254,9 +255,18 @@ async fn run_controller(
     let store = controller.store();
     let h = health.clone();
     let sync = tokio::spawn(async move {
-        if store.wait_until_ready().await.is_ok() {
-            info!("watches synced; ready");
-            h.set_ready(true);
+        // kube's store readiness is a oneshot behind a lock that wakes only its latest waiter,
+        // and the controller waits on it too: ask again until it answers.
+        loop {
+            match tokio::time::timeout(Duration::from_millis(500), store.wait_until_ready()).await {
+                Ok(Ok(())) => {
+                    info!("watches synced; ready");
+                    h.set_ready(true);
+                    return;
+                }
+                Ok(Err(_)) => return,
+                Err(_) => continue,
+            }
         }
     });
     controller
