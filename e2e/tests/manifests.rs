@@ -6,8 +6,8 @@
 //!   cert-manager wiring, the nginx objects the user docs list, and a CRD small enough for
 //!   client-side apply.
 //!
-//! Validation against the apiserver's schemas is `manifests/tests/dry-run.sh`, run by the
-//! end-to-end harness against a real kube-apiserver.
+//! Validation against the apiserver's schemas is `manifests/tests/dry-run.sh`, run by
+//! `manifests_server.rs` against the real kube-apiserver of the end-to-end suite.
 
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
