@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration, WebhookClientConfig,
 };
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
@@ -168,13 +168,7 @@ pub async fn sync_ca_bundle(
                     c.webhooks
                         .iter()
                         .flatten()
-                        .map(|w| {
-                            (
-                                w.name.clone(),
-                                w.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice())
-                                    == Some(bundle),
-                            )
-                        })
+                        .map(|w| (w.name.clone(), w.client_config.clone()))
                         .collect()
                 },
             )
@@ -192,13 +186,7 @@ pub async fn sync_ca_bundle(
                     c.webhooks
                         .iter()
                         .flatten()
-                        .map(|w| {
-                            (
-                                w.name.clone(),
-                                w.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice())
-                                    == Some(bundle),
-                            )
-                        })
+                        .map(|w| (w.name.clone(), w.client_config.clone()))
                         .collect()
                 },
             )
@@ -214,13 +202,13 @@ pub async fn sync_ca_bundle(
 }
 
 /// Brings one configuration of kind `K` up to date: `None` when it does not exist, else whether
-/// it was patched. `webhooks` lists each webhook's name and whether its caBundle is current.
+/// it was patched. `webhooks` lists each webhook's name and client config.
 async fn ca_bundle_state<K>(
     client: &Client,
     name: &str,
     bundle: &[u8],
     kind_unnamed: bool,
-    webhooks: impl Fn(&K) -> Vec<(String, bool)>,
+    webhooks: impl Fn(&K) -> Vec<(String, WebhookClientConfig)>,
 ) -> Result<Option<bool>, K8sError>
 where
     K: kube::Resource<DynamicType = (), Scope = k8s_openapi::ClusterResourceScope>
@@ -230,9 +218,13 @@ where
 {
     let api: Api<K> = Api::all(client.clone());
     match api.get_opt(name).await {
-        Ok(Some(c)) => Ok(Some(
-            patch_webhooks(&api, name, &webhooks(&c), bundle).await?,
-        )),
+        Ok(Some(c)) => {
+            let current: Vec<(String, bool)> = webhooks(&c)
+                .into_iter()
+                .map(|(n, cc)| (n, cc.ca_bundle.is_some_and(|b| b.0 == bundle)))
+                .collect();
+            Ok(Some(patch_webhooks(&api, name, &current, bundle).await?))
+        }
         Ok(None) => Ok(None),
         // A bare name is tried as both kinds; the one we may not read is simply not ours.
         Err(e) if kind_unnamed && is_status(&e, 403) => Ok(None),
