@@ -1,8 +1,6 @@
 //! Kubernetes' format rules (DNS names, labels, Secret keys, quantities) and image references.
 //! Each check returns the problem in the words Kubernetes uses, or `None`.
 
-use oci_spec::distribution::Reference;
-
 fn is_alnum_lower(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit()
 }
@@ -110,12 +108,9 @@ pub fn image_reference(s: &str) -> Option<String> {
     if s.trim() != s || s.is_empty() {
         return Some("must be a container image reference without surrounding whitespace".into());
     }
-    match s.parse::<Reference>() {
-        Ok(_) => None,
-        Err(e) => Some(format!(
-            "not a valid container image reference ({e}); expected [registry/]repository[:tag][@digest]"
-        )),
-    }
+    super::image::problem(s).map(|e| {
+        format!("not a valid container image reference ({e}); expected [registry/]repository[:tag][@digest]")
+    })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 mod field;
 pub mod formats;
+mod image;
 
 use std::collections::{BTreeMap, BTreeSet};
 
