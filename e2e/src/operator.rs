@@ -4,12 +4,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use crate::identity::{Identity, SYSTEM_NAMESPACE};
 use crate::paths;
 use crate::procs::{Proc, free_port};
-use crate::wait::poll;
 use crate::webhook::http_get;
 
 /// A running operator replica.
@@ -57,28 +56,10 @@ impl Operator {
             .env("HOSTNAME", &self.replica)
             .env("RUST_LOG", "info");
         let mut p = Proc::spawn(&self.replica, cmd, &self.log)?;
-        let admin = self.admin_port;
         // Any HTTP answer means it is up; a standby replica may report not-ready on purpose.
-        poll(
-            "osartifact-operator admin listener",
-            Duration::from_secs(30),
-            |last| {
-                if !p.is_running() {
-                    bail!("osartifact-operator exited:\n{}", p.tail(30));
-                }
-                match http_get(admin, "/livez") {
-                    Ok((code, _)) if code > 0 => Ok(Some(())),
-                    Ok((code, body)) => {
-                        *last = format!("{code} {body}");
-                        Ok(None)
-                    }
-                    Err(e) => {
-                        *last = e.to_string();
-                        Ok(None)
-                    }
-                }
-            },
-        )?;
+        p.wait_http(self.admin_port, "/livez", Duration::from_secs(30), |code| {
+            code > 0
+        })?;
         self.proc = Some(p);
         Ok(())
     }

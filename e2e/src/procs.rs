@@ -200,3 +200,33 @@ pub fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
 }
+
+impl Proc {
+    /// Waits until the process answers `GET path` on its plain-HTTP admin `port` with a status
+    /// `accept` takes; fails at once, with its log, if the process exits first.
+    pub fn wait_http(
+        &mut self,
+        port: u16,
+        path: &str,
+        timeout: Duration,
+        accept: impl Fn(u16) -> bool,
+    ) -> Result<()> {
+        let what = format!("{} {path}", self.name);
+        crate::wait::poll(&what, timeout, |last| {
+            if !self.is_running() {
+                anyhow::bail!("{} exited:\n{}", self.name, self.tail(30));
+            }
+            match crate::webhook::http_get(port, path) {
+                Ok((code, _)) if accept(code) => Ok(Some(())),
+                Ok((code, body)) => {
+                    *last = format!("{code} {body}");
+                    Ok(None)
+                }
+                Err(e) => {
+                    *last = e.to_string();
+                    Ok(None)
+                }
+            }
+        })
+    }
+}

@@ -74,26 +74,11 @@ impl Webhook {
             .env("KUBECONFIG", &self.kubeconfig)
             .env("RUST_LOG", "info");
         let mut p = Proc::spawn("osartifact-webhook", cmd, &self.log)?;
-        let admin = self.admin_port;
-        poll(
-            "osartifact-webhook /readyz",
+        p.wait_http(
+            self.admin_port,
+            "/readyz",
             Duration::from_secs(30),
-            |last| {
-                if !p.is_running() {
-                    bail!("osartifact-webhook exited:\n{}", p.tail(30));
-                }
-                match http_get(admin, "/readyz") {
-                    Ok((200, _)) => Ok(Some(())),
-                    Ok((code, body)) => {
-                        *last = format!("{code} {body}");
-                        Ok(None)
-                    }
-                    Err(e) => {
-                        *last = e.to_string();
-                        Ok(None)
-                    }
-                }
-            },
+            |code| code == 200,
         )?;
         self.proc = Some(p);
         Ok(())

@@ -11,7 +11,7 @@ use base64::Engine;
 use osartifact_e2e::identity::SYSTEM_NAMESPACE;
 use osartifact_e2e::procs::{Proc, free_port};
 use osartifact_e2e::wait::poll;
-use osartifact_e2e::webhook::{http_get, shipped_configurations};
+use osartifact_e2e::webhook::shipped_configurations;
 use osartifact_e2e::{env, paths};
 use serde_json::{Value, json};
 
@@ -36,26 +36,9 @@ fn replica(name: &str, port: u16) -> Proc {
         .env("KUBECONFIG", &e.webhook_id.kubeconfig)
         .env("RUST_LOG", "info");
     let mut p = Proc::spawn(name, cmd, &e.log_dir.join(format!("{name}.log"))).unwrap();
-    poll(
-        &format!("{name} /readyz"),
-        Duration::from_secs(60),
-        |last| {
-            if !p.is_running() {
-                anyhow::bail!("{name} exited:\n{}", p.tail(30));
-            }
-            match http_get(admin, "/readyz") {
-                Ok((200, _)) => Ok(Some(())),
-                Ok((code, body)) => {
-                    *last = format!("{code} {body}");
-                    Ok(None)
-                }
-                Err(err) => {
-                    *last = err.to_string();
-                    Ok(None)
-                }
-            }
-        },
-    )
+    p.wait_http(admin, "/readyz", Duration::from_secs(60), |code| {
+        code == 200
+    })
     .unwrap();
     p
 }
