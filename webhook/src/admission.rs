@@ -2,7 +2,7 @@
 //! validation and defaulting functions. All rules live in `osartifact-shared`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -12,12 +12,11 @@ use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::post;
 use osartifact_shared::defaults::defaulted;
 use osartifact_shared::secrets::{KnownSecrets, referenced_secrets};
-use osartifact_shared::validation::{Mode, Report, validate};
+use osartifact_shared::validation::{Mode, Report, validate_owned};
 use osartifact_shared::{OSArtifact, OSArtifactSpec};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use tower_http::timeout::TimeoutLayer;
 use tracing::{Instrument, field};
 
 use crate::authz::{Authorizer, Permission};
@@ -29,9 +28,6 @@ pub const GROUP: &str = "build.kairos.io";
 pub const KIND: &str = "OSArtifact";
 /// controller-runtime's limit: an UPDATE review carries object and oldObject, each up to 3 MiB.
 pub const MAX_BODY: usize = 7 * 1024 * 1024;
-/// Below the webhook configuration's timeoutSeconds (10), so the apiserver gets our answer
-/// rather than its own timeout.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(9);
 
 /// What the handlers need; built once at start-up (or per test).
 pub struct AppState {
@@ -49,10 +45,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         // A bug must cost one request (a 500, handled by failurePolicy), not the connection.
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            REQUEST_TIMEOUT,
-        ))
         .with_state(state)
 }
 
@@ -133,7 +125,7 @@ async fn handle(state: Arc<AppState>, webhook: Webhook, body: Bytes) -> HttpResp
 }
 
 /// Parses the review envelope; the error is the message for a 400.
-pub fn parse(body: &[u8]) -> Result<Request, String> {
+pub fn parse(body: &[u8]) -> Result<Request<'_>, String> {
     let review: ReviewIn = serde_json::from_slice(body)
         .map_err(|e| format!("request body is not an AdmissionReview: {e}"))?;
     if !review.api_version.is_empty() && review.api_version != crate::review::API_VERSION {
@@ -169,9 +161,8 @@ struct MetaOnly {
 }
 
 /// Best effort: an unreadable object has no metadata worth acting on here.
-fn meta(raw: &Option<Box<RawValue>>) -> Meta {
-    raw.as_ref()
-        .and_then(|r| serde_json::from_str::<MetaOnly>(r.get()).ok())
+fn meta(raw: Option<&RawValue>) -> Meta {
+    raw.and_then(|r| serde_json::from_str::<MetaOnly>(r.get()).ok())
         .and_then(|m| m.metadata)
         .unwrap_or_default()
 }
@@ -180,7 +171,7 @@ fn display_name(req: &Request) -> String {
     if !req.name.is_empty() {
         return req.name.clone();
     }
-    meta(&req.object).generate_name.unwrap_or_default()
+    meta(req.object).generate_name.unwrap_or_default()
 }
 
 /// Why a request is admitted without looking at the spec, if it is. The new object's own
@@ -194,7 +185,7 @@ fn skip_reason(req: &Request) -> Option<&'static str> {
         return Some("subresource");
     }
     // oldObject: the request cannot forge stored state. Finalizer removal must always pass.
-    if meta(&req.old_object).deletion_timestamp.is_some() {
+    if meta(req.old_object).deletion_timestamp.is_some() {
         return Some("terminating");
     }
     None
@@ -217,7 +208,7 @@ fn unchanged_spec(req: &Request, new: &OSArtifactSpec) -> bool {
     if req.operation != Operation::Update {
         return false;
     }
-    match req.old_object.as_deref().map(typed_spec) {
+    match req.old_object.map(typed_spec) {
         Some(Ok(old)) => old == *new,
         _ => false,
     }
@@ -227,36 +218,51 @@ fn bad_request(uid: &str, message: String) -> Response {
     Response::deny(uid, Status::failure(400, "BadRequest", message))
 }
 
+/// The metadata fields the rules read. Decoding only these skips `managedFields`, labels and
+/// annotations, which the apiserver sends with every object and validation never looks at.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IncomingMeta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    generate_name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    deletion_timestamp: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+}
+
 /// An OSArtifact as sent: metadata and spec (a missing spec is reported by validation).
 #[derive(Deserialize)]
 struct Incoming {
     #[serde(default)]
-    metadata: kube::api::ObjectMeta,
+    metadata: IncomingMeta,
     #[serde(default)]
     spec: Option<OSArtifactSpec>,
 }
 
 /// Decodes the object of a CREATE/UPDATE into an OSArtifact.
-fn artifact(req: &Request) -> Result<OSArtifact, String> {
+pub fn artifact(req: &Request) -> Result<OSArtifact, String> {
     let raw = req
         .object
         .as_ref()
         .ok_or_else(|| format!("{} request without an object", req.operation.as_str()))?;
-    // The path names the offending field (`spec.iso: invalid type …`), which a line/column in
-    // the apiserver's re-encoded JSON would not.
-    let mut de = serde_json::Deserializer::from_str(raw.get());
-    let inc: Incoming = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        let inner = inner
-            .split(" at line ")
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        format!("could not decode the OSArtifact: {path}: {inner}")
-    })?;
+    // Decoded plainly first; only a failure is decoded again with path tracking, which costs a
+    // third of the decode and is needed only for the message.
+    let inc: Incoming = match serde_json::from_str(raw.get()) {
+        Ok(inc) => inc,
+        Err(_) => return Err(decode_error(raw.get())),
+    };
+    let m = inc.metadata;
     let mut a = OSArtifact {
-        metadata: inc.metadata,
+        metadata: kube::api::ObjectMeta {
+            name: m.name,
+            generate_name: m.generate_name,
+            namespace: m.namespace,
+            deletion_timestamp: m.deletion_timestamp,
+            ..Default::default()
+        },
         spec: inc.spec.unwrap_or_default(),
         status: None,
     };
@@ -266,8 +272,23 @@ fn artifact(req: &Request) -> Result<OSArtifact, String> {
     Ok(a)
 }
 
+/// The message for an object that does not decode. The path names the offending field
+/// (`spec.iso: invalid type …`), which a line/column in the apiserver's re-encoded JSON would not.
+fn decode_error(raw: &str) -> String {
+    let mut de = serde_json::Deserializer::from_str(raw);
+    match serde_path_to_error::deserialize::<_, Incoming>(&mut de) {
+        Ok(_) => "could not decode the OSArtifact".to_string(),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            let inner = inner.split(" at line ").next().unwrap_or_default();
+            format!("could not decode the OSArtifact: {path}: {inner}")
+        }
+    }
+}
+
 /// The validating webhook's decision for one request.
-pub async fn review_validate(state: &AppState, req: Request) -> (Response, Outcome) {
+pub async fn review_validate(state: &AppState, req: Request<'_>) -> (Response, Outcome) {
     let uid = req.uid.clone();
     if let Some(reason) = skip_reason(&req) {
         tracing::debug!(reason, "skipped");
@@ -279,7 +300,7 @@ pub async fn review_validate(state: &AppState, req: Request) -> (Response, Outco
         }
         Ok(a) => a,
         // Even an undecodable object is never blocked while it is being deleted.
-        Err(_) if meta(&req.object).deletion_timestamp.is_some() => {
+        Err(_) if meta(req.object).deletion_timestamp.is_some() => {
             return (Response::allow(&uid), Outcome::Skipped);
         }
         Err(msg) => return (bad_request(&uid, msg), Outcome::Malformed),
@@ -338,7 +359,7 @@ pub async fn review_validate(state: &AppState, req: Request) -> (Response, Outco
         _ => {}
     }
 
-    let report = validate(&artifact, &known, Mode::Admission);
+    let report = validate_owned(artifact, &known, Mode::Admission);
     let outcome = if report.is_ok() {
         Outcome::Allowed
     } else {
@@ -414,7 +435,7 @@ pub fn to_response(uid: &str, name: &str, report: Report) -> Response {
 
 /// The mutating webhook's decision: a patch of `add` operations for absent defaulted fields.
 /// It never denies (validation does), so a spec it cannot decode is passed through untouched.
-pub fn review_mutate(req: Request) -> (Response, Outcome) {
+pub fn review_mutate(req: Request<'_>) -> (Response, Outcome) {
     let uid = req.uid.clone();
     if skip_reason(&req).is_some() {
         return (Response::allow(&uid), Outcome::Skipped);

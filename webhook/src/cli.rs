@@ -87,8 +87,8 @@ pub struct ServeArgs {
     #[arg(long, env = "OSARTIFACT_WEBHOOK_AUTHORIZATION_CHECK", default_value_t = true, action = ArgAction::Set)]
     pub authorization_check: bool,
 
-    /// Deadline of each Secret GET and SubjectAccessReview.
-    #[arg(long, env = "OSARTIFACT_WEBHOOK_API_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    /// Deadline of each Secret GET and SubjectAccessReview (at most 9s).
+    #[arg(long, env = "OSARTIFACT_WEBHOOK_API_TIMEOUT", default_value = "2s", value_parser = parse_api_timeout)]
     pub api_timeout: Duration,
 
     /// How often the certificate files are re-read (contents compared, so symlink swaps count).
@@ -227,6 +227,22 @@ pub struct EnsureArgs {
 }
 
 /// Parses `500ms`, `2s`, `10m`, `12h`, `365d` (a bare number is seconds).
+/// The longest `--api-timeout`. A review's only waits are its Secret GETs and its SAR, run
+/// concurrently, so this deadline bounds the whole review: below the webhook configurations'
+/// `timeoutSeconds` (10), the apiserver always gets our answer, and no request needs a timer.
+pub const MAX_API_TIMEOUT: Duration = Duration::from_secs(9);
+
+fn parse_api_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d > MAX_API_TIMEOUT {
+        return Err(format!(
+            "{s:?} is too long: at most {}s, below the webhook configurations' timeoutSeconds (10), or the apiserver gives up before the webhook answers",
+            MAX_API_TIMEOUT.as_secs()
+        ));
+    }
+    Ok(d)
+}
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
@@ -268,6 +284,19 @@ mod tests {
         );
         assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
         assert!(parse_duration("2 weeks").is_err());
+    }
+
+    #[test]
+    fn api_timeout_stays_below_the_apiservers_deadline() {
+        assert_eq!(parse_api_timeout("9s").unwrap(), Duration::from_secs(9));
+        let err = parse_api_timeout("30s").unwrap_err();
+        assert!(err.contains("at most 9s"), "{err}");
+        assert!(err.contains("timeoutSeconds (10)"), "{err}");
+        let err = Cli::try_parse_from(["osartifact-webhook", "serve", "--api-timeout", "1m"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--api-timeout"), "{err}");
+        assert!(err.contains("too long"), "{err}");
     }
 
     #[test]

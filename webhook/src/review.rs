@@ -16,12 +16,13 @@ pub const KIND: &str = "AdmissionReview";
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ReviewIn {
+pub struct ReviewIn<'a> {
     #[serde(default)]
     pub api_version: String,
     #[serde(default)]
     pub kind: String,
-    pub request: Option<Request>,
+    #[serde(borrow)]
+    pub request: Option<Request<'a>>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -56,7 +57,7 @@ pub struct GroupVersionKind {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Request {
+pub struct Request<'a> {
     pub uid: String,
     #[serde(default)]
     pub kind: GroupVersionKind,
@@ -69,11 +70,12 @@ pub struct Request {
     pub operation: Operation,
     #[serde(default)]
     pub user_info: UserInfo,
-    /// Kept raw and decoded straight into typed structs (no intermediate `Value` tree).
-    #[serde(default)]
-    pub object: Option<Box<RawValue>>,
-    #[serde(default)]
-    pub old_object: Option<Box<RawValue>>,
+    /// Kept raw, borrowed from the request body, and decoded straight into typed structs (no
+    /// intermediate `Value` tree, no copy).
+    #[serde(default, borrow)]
+    pub object: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub old_object: Option<&'a RawValue>,
     #[serde(default)]
     pub dry_run: Option<bool>,
 }

@@ -14,7 +14,9 @@ use kube::api::ObjectMeta;
 
 pub use field::{ErrorType, FieldError, quote};
 
-use crate::defaults::{DEFAULT_CLOUD_CONFIG_KEY, DEFAULT_DOCKERFILE_KEY, defaulted};
+use crate::defaults::{
+    DEFAULT_CLOUD_CONFIG_KEY, DEFAULT_DOCKERFILE_KEY, apply_defaults, defaulted,
+};
 use crate::dockerfile::{self, DockerfileError};
 use crate::names;
 use crate::secrets::{KnownSecrets, SecretLookup};
@@ -53,18 +55,34 @@ impl Report {
 /// Validates an artifact against every rule, with `secrets` as far as the caller knows them.
 /// Defaults are applied first, so the outcome is the same with or without the mutating webhook.
 pub fn validate(artifact: &OSArtifact, secrets: &KnownSecrets, mode: Mode) -> Report {
-    let spec = defaulted(&artifact.spec);
+    check(
+        &artifact.metadata,
+        &defaulted(&artifact.spec),
+        secrets,
+        mode,
+    )
+}
+
+/// [`validate`] for a caller that is done with the artifact: defaults are applied in place
+/// instead of to a copy (the admission webhook, where the copy was a tenth of a review's cost).
+pub fn validate_owned(mut artifact: OSArtifact, secrets: &KnownSecrets, mode: Mode) -> Report {
+    apply_defaults(&mut artifact.spec);
+    check(&artifact.metadata, &artifact.spec, secrets, mode)
+}
+
+/// Every rule, on a spec whose defaults are applied.
+fn check(meta: &ObjectMeta, spec: &OSArtifactSpec, secrets: &KnownSecrets, mode: Mode) -> Report {
     let mut r = Report::default();
-    metadata(&artifact.metadata, &spec, &mut r);
-    image_source(&spec, &mut r);
-    outputs(&spec, &mut r);
-    secret_refs(&spec, &mut r);
-    volumes(&spec, &mut r);
-    bindings(&spec, &mut r);
-    importers(&spec, &mut r);
-    exporters(&spec, &mut r);
-    scheduling(&spec, &mut r);
-    referenced_contents(&spec, secrets, mode, &mut r);
+    metadata(meta, spec, &mut r);
+    image_source(spec, &mut r);
+    outputs(spec, &mut r);
+    secret_refs(spec, &mut r);
+    volumes(spec, &mut r);
+    bindings(spec, &mut r);
+    importers(spec, &mut r);
+    exporters(spec, &mut r);
+    scheduling(spec, &mut r);
+    referenced_contents(spec, secrets, mode, &mut r);
     r
 }
 

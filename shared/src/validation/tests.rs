@@ -617,3 +617,34 @@ fn every_error_is_reported_at_once() {
     let e = errors(s);
     assert_eq!(e.len(), 4, "{e:?}");
 }
+
+#[test]
+fn validating_in_place_reports_what_validating_a_copy_does() {
+    let volume = Volume {
+        name: "a".into(),
+        ..Default::default()
+    };
+    let broken = OSArtifactSpec {
+        volumes: vec![volume.clone(), volume],
+        bundles: vec!["Not An Image".into()],
+        ..Default::default()
+    };
+    let mut known = secrets(&[("df", &[("Dockerfile", "FROM {{ .missing }}")])]);
+    known.insert("absent".to_string(), SecretLookup::NotFound);
+    let mut reports = Vec::new();
+    for spec in [
+        iso(),
+        broken,
+        dockerfile_spec("df"),
+        dockerfile_spec("absent"),
+    ] {
+        let a = artifact("hello", spec);
+        let copy = validate(&a, &known, Mode::Admission);
+        assert_eq!(copy, validate_owned(a, &known, Mode::Admission));
+        reports.push(copy);
+    }
+    // The cases cover a clean report, errors, and a warning (the absent Secret).
+    assert!(reports[0].is_ok() && reports[0].warnings.is_empty());
+    assert!(reports[1].errors.len() >= 2);
+    assert!(!reports[3].warnings.is_empty());
+}
