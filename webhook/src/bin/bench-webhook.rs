@@ -34,10 +34,6 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-// The webhook binary's allocator, so the figures are the ones it would show.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser, Debug)]
 #[command(about = "Benchmark the admission webhook against a fixed-body ceiling server")]
 struct Args {
@@ -60,6 +56,16 @@ struct Args {
     /// without TLS or HTTP (for `perf record`).
     #[arg(long)]
     profile_handler: Option<f64>,
+    /// Load a running `osartifact-webhook serve` at HOST:PORT instead (its `/validate`, with the
+    /// same reviews; no ceiling run). Needs --ca-file.
+    #[arg(long, requires = "ca_file")]
+    against: Option<SocketAddr>,
+    /// CA bundle (PEM) that signed the certificate of --against, which must name `localhost`.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// Process id of the webhook under --against: its peak RSS is printed at the end.
+    #[arg(long, requires = "against")]
+    pid: Option<u32>,
 }
 
 /// Builds CREATE reviews from the examples, valid as written and an invalid variant of each.
@@ -363,14 +369,6 @@ fn main() -> anyhow::Result<()> {
     if let Some(secs) = args.profile_handler {
         return profile_handler(state, &secrets_for_profile, &bodies, secs);
     }
-    let (webhook, stop_webhook) = start_server(router(state), resolver.clone())?;
-    let fixed: &'static [u8] = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"00000000-0000-4000-8000-000000000000","allowed":true}}"#;
-    let ceiling_app = Router::new().route(
-        "/validate",
-        post(move |_body: Bytes| async move { ([("content-type", "application/json")], fixed) }),
-    );
-    let (ceiling, stop_ceiling) = start_server(ceiling_app, resolver)?;
-
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -383,23 +381,61 @@ fn main() -> anyhow::Result<()> {
         args.connections,
         args.seconds
     );
-    let ca = set.ca_bundle.as_bytes();
     let d = Duration::from_secs_f64(args.seconds);
     let ld = Duration::from_secs_f64(args.latency_seconds);
-    let mut rows = Vec::new();
-    for (name, addr) in [
-        ("ceiling (fixed body)", ceiling),
-        ("webhook /validate", webhook),
-    ] {
+    let measure = |addr: SocketAddr, ca: &[u8]| -> anyhow::Result<(Stats, Stats)> {
         let t = rt.block_on(load(addr, ca, bodies.clone(), args.connections, d, None))?;
         let l = rt.block_on(load(addr, ca, bodies.clone(), 4, ld, Some(args.rate)))?;
-        rows.push((name, t, l));
+        Ok((t, l))
+    };
+
+    if let (Some(addr), Some(ca_file)) = (args.against, &args.ca_file) {
+        let ca =
+            std::fs::read(ca_file).with_context(|| format!("reading {}", ca_file.display()))?;
+        let (t, l) = measure(addr, &ca)?;
+        print_rows(&[("osartifact-webhook", t, l)]);
+        if let Some(pid) = args.pid {
+            match peak_rss_kib(pid) {
+                Some(kib) => println!("webhook peak RSS: {:.1} MiB", kib as f64 / 1024.0),
+                None => println!("webhook peak RSS: unknown (no /proc/{pid}/status)"),
+            }
+        }
+        return Ok(());
     }
+
+    let (webhook, stop_webhook) = start_server(router(state), resolver.clone())?;
+    let fixed: &'static [u8] = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"00000000-0000-4000-8000-000000000000","allowed":true}}"#;
+    let ceiling_app = Router::new().route(
+        "/validate",
+        post(move |_body: Bytes| async move { ([("content-type", "application/json")], fixed) }),
+    );
+    let (ceiling, stop_ceiling) = start_server(ceiling_app, resolver)?;
+    let ca = set.ca_bundle.as_bytes();
+    let (ct, cl) = measure(ceiling, ca)?;
+    let (wt, wl) = measure(webhook, ca)?;
+    let ratio = wt.rps() / ct.rps();
+    let p99 = ms(wl.pct(0.99));
+    print_rows(&[
+        ("ceiling (fixed body)", ct, cl),
+        ("webhook /validate", wt, wl),
+    ]);
+    println!("throughput ratio webhook/ceiling: {ratio:.2} (target >= 0.80)");
+    println!(
+        "webhook p99 at {} req/s: {p99:.3} ms (target < 1 ms)",
+        args.rate
+    );
+    stop_webhook.cancel();
+    stop_ceiling.cancel();
+    Ok(())
+}
+
+/// One line per server: the closed-loop phase, then the paced one.
+fn print_rows(rows: &[(&str, Stats, Stats)]) {
     println!(
         "{:<22} {:>10} {:>9} {:>9} {:>7} | {:>9} {:>9} {:>9} {:>7}",
         "server", "req/s", "p50 ms", "p99 ms", "errors", "@rate/s", "p50 ms", "p99 ms", "errors"
     );
-    for (name, t, l) in &rows {
+    for (name, t, l) in rows {
         println!(
             "{:<22} {:>10.0} {:>9.3} {:>9.3} {:>7} | {:>9.0} {:>9.3} {:>9.3} {:>7}",
             name,
@@ -413,14 +449,11 @@ fn main() -> anyhow::Result<()> {
             l.errors
         );
     }
-    let ratio = rows[1].1.rps() / rows[0].1.rps();
-    println!("throughput ratio webhook/ceiling: {ratio:.2} (target >= 0.80)");
-    println!(
-        "webhook p99 at {} req/s: {:.3} ms (target < 1 ms)",
-        args.rate,
-        ms(rows[1].2.pct(0.99))
-    );
-    stop_webhook.cancel();
-    stop_ceiling.cancel();
-    Ok(())
+}
+
+/// VmHWM of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
