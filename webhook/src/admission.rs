@@ -61,7 +61,7 @@ async fn handle(state: Arc<AppState>, webhook: Webhook, body: Bytes) -> HttpResp
     let req = match parse(&body) {
         Ok(r) => r,
         Err(msg) => {
-            tracing::warn!(webhook = ?webhook, error = %msg, "malformed AdmissionReview");
+            tracing::warn!(webhook = webhook.as_str(), error = %msg, "malformed AdmissionReview");
             state
                 .metrics
                 .admissions
@@ -79,7 +79,7 @@ async fn handle(state: Arc<AppState>, webhook: Webhook, body: Bytes) -> HttpResp
     };
     let span = tracing::info_span!(
         "admission",
-        webhook = ?webhook,
+        webhook = webhook.as_str(),
         uid = %req.uid,
         kind = %req.kind.kind,
         namespace = %req.namespace,
@@ -110,7 +110,7 @@ async fn handle(state: Arc<AppState>, webhook: Webhook, body: Bytes) -> HttpResp
         .metrics
         .admissions
         .get_or_create(&AdmissionLabels {
-            webhook: webhook.clone(),
+            webhook,
             operation: operation.to_string(),
             outcome,
             dry_run,

@@ -228,11 +228,11 @@ async fn metrics_count_reviews() {
     let text = s.metrics.encode();
     assert!(
         text.contains(
-            r#"osartifact_webhook_admission_reviews_total{webhook="Validate",operation="CREATE",outcome="Denied",dry_run="false"} 1"#
+            r#"osartifact_webhook_admission_reviews_total{webhook="validate",operation="CREATE",outcome="denied",dry_run="false"} 1"#
         ),
         "{text}"
     );
-    assert!(text.contains(r#"outcome="Malformed""#), "{text}");
+    assert!(text.contains(r#"outcome="malformed""#), "{text}");
     assert!(
         text.contains("osartifact_webhook_admission_duration_seconds_bucket"),
         "{text}"
