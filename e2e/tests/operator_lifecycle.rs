@@ -145,6 +145,14 @@ fn failed_exporter_is_an_error_with_reason_and_event() {
     );
     // The job controller's reason and message for a failed pod under backoffLimit 0.
     assert!(msg.contains("BackoffLimitExceeded"), "{msg}");
+    // The build succeeded: its files stay listed for the user to fetch or export again.
+    let files = &a["status"]["artifacts"];
+    assert!(
+        files
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f == "lifecycle.iso")),
+        "{a}"
+    );
     wait_event(&ns, "lifecycle", "an ExportFailed warning event", |e| {
         e.starts_with("Warning ExportFailed:") && e.contains("lifecycle-export-0")
     });

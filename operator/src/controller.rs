@@ -270,13 +270,9 @@ async fn step(
         // (by hand, or by its ttlSecondsAfterFinished) before its outcome was seen. Exporting
         // again on our own could repeat an upload forever; the user decides.
         let job = names::exporter_job(&id.name, i);
-        out = Outcome::error(
-            "ExportFailed",
-            format!(
-                "exporter {i} (Job {job}) was deleted before the operator saw it finish; set the build.kairos.io/retry annotation to a new value to build and export again"
-            ),
-            has_exporters,
-        );
+        out = Outcome::export_failed(format!(
+            "exporter {i} (Job {job}) was deleted before the operator saw it finish; set the build.kairos.io/retry annotation to a new value to build and export again"
+        ));
     } else if out.phase == Phase::Exporting && jobs.iter().any(Option::is_none) {
         // The build succeeded: create the missing exporter Jobs.
         for (i, job) in plan::exporter_jobs(&spec, id).into_iter().enumerate() {
@@ -286,7 +282,8 @@ async fn step(
         }
         out = observe(pod.as_ref(), &jobs);
     }
-    let produced = if matches!(out.phase, Phase::Exporting | Phase::Ready) {
+    // Also after a failed export: the files are in the PVC for the user to fetch or export again.
+    let produced = if out.built() {
         outputs.clone()
     } else {
         Vec::new()

@@ -1204,9 +1204,12 @@ async fn failed_exporter_job_is_an_export_error() {
     assert_eq!(condition(&st, "Ready")["reason"], "ExportFailed");
     assert_eq!(condition(&st, "Building")["reason"], "BuildSucceeded");
     assert_eq!(condition(&st, "Exporting")["reason"], "ExportFailed");
-    // Current behaviour: the list of built files is dropped on an export failure, although the
-    // build succeeded and the files are in the PVC.
-    assert!(st.get("artifacts").is_none(), "{st}");
+    // The build succeeded and its files are in the PVC: the list stays.
+    assert_eq!(
+        st["artifacts"],
+        json!(["hello.tar", "hello.iso", "hello.iso.sha256"]),
+        "{st}"
+    );
     let ev = server.event().await;
     assert_eq!(
         (&ev["type"], &ev["reason"]),
@@ -1390,6 +1393,13 @@ async fn exporter_job_gone_while_exporting_is_an_error_not_a_second_export() {
     let st = server.status(&obj).await;
     assert_eq!(st["phase"], "Error");
     assert_eq!(condition(&st, "Ready")["reason"], "ExportFailed");
+    assert_eq!(condition(&st, "Building")["reason"], "BuildSucceeded");
+    assert_eq!(condition(&st, "Exporting")["reason"], "ExportFailed");
+    assert_eq!(
+        st["artifacts"],
+        json!(["hello.tar", "hello.iso", "hello.iso.sha256"]),
+        "{st}"
+    );
     let msg = st["message"].as_str().unwrap();
     assert!(
         msg.contains(

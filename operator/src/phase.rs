@@ -63,6 +63,23 @@ impl Outcome {
         }
     }
 
+    /// An exporter failed, or its Job vanished before its outcome was seen: the build itself
+    /// succeeded, and its files are in the PVC.
+    pub fn export_failed(message: String) -> Self {
+        Self {
+            phase: Phase::Error,
+            reason: "ExportFailed".into(),
+            message,
+            building: Cond::new("False", "BuildSucceeded"),
+            exporting: Some(Cond::new("False", "ExportFailed")),
+        }
+    }
+
+    /// Whether the build succeeded, so the files it produces exist (also when an export failed).
+    pub fn built(&self) -> bool {
+        self.building.reason == "BuildSucceeded"
+    }
+
     /// Waiting before the builder pod exists (first sight, or the previous build's pod terminating).
     pub fn pending(reason: &str, message: String, has_exporters: bool) -> Self {
         Self {
@@ -320,16 +337,10 @@ pub fn evaluate(o: &Observed) -> Outcome {
         match judge_job(*job) {
             JobState::Succeeded => done += 1,
             JobState::Failed(why) => {
-                return Outcome {
-                    phase: Phase::Error,
-                    reason: "ExportFailed".into(),
-                    message: format!(
-                        "exporter {i} (Job {name}) failed: {why}; see kubectl logs -n {} job/{name}; fix the exporter, then set the build.kairos.io/retry annotation to a new value",
-                        o.namespace
-                    ),
-                    building: Cond::new("False", "BuildSucceeded"),
-                    exporting: Some(Cond::new("False", "ExportFailed")),
-                };
+                return Outcome::export_failed(format!(
+                    "exporter {i} (Job {name}) failed: {why}; see kubectl logs -n {} job/{name}; fix the exporter, then set the build.kairos.io/retry annotation to a new value",
+                    o.namespace
+                ));
             }
             JobState::Running | JobState::NotCreated => running.push(name),
         }
