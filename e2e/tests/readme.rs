@@ -122,6 +122,12 @@ const SHOWN_ONLY: &[(&str, &str, &str)] = &[
          kubeconfig path; the e2e harness runs the webhook this way (e2e/src/webhook.rs)",
     ),
     (
+        "docs/webhook.md",
+        "just bench-webhook --against",
+        "a benchmark: builds the release profile and loads both cores for seconds; run by hand, \
+         figures in docs/performance.md",
+    ),
+    (
         "docs/templating.md",
         "template: Dockerfile:4:2",
         "an error message, not a command",
@@ -147,6 +153,16 @@ const SHOWN_ONLY: &[(&str, &str, &str)] = &[
 /// description, the check on its stdout and stderr).
 type Check = fn(&str, &str) -> bool;
 const EXPECTATIONS: &[(&str, &str, &str, Check)] = &[
+    (
+        "docs/webhook.md",
+        "just webhook-certs target/webhook-certs",
+        "the CA and the serving certificate with their keys",
+        |out, _| {
+            ["ca.crt", "ca.key", "tls.crt", "tls.key"]
+                .iter()
+                .all(|f| out.contains(f))
+        },
+    ),
     (
         "README.md",
         "osartifact-webhook check -f examples/iso.yaml",
