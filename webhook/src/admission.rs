@@ -2,7 +2,7 @@
 //! validation and defaulting functions. All rules live in `osartifact-shared`.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -17,6 +17,7 @@ use osartifact_shared::{OSArtifact, OSArtifactSpec};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
+use tower_http::timeout::TimeoutLayer;
 use tracing::{Instrument, field};
 
 use crate::authz::{Authorizer, Permission};
@@ -28,6 +29,10 @@ pub const GROUP: &str = "build.kairos.io";
 pub const KIND: &str = "OSArtifact";
 /// controller-runtime's limit: an UPDATE review carries object and oldObject, each up to 3 MiB.
 pub const MAX_BODY: usize = 7 * 1024 * 1024;
+/// Below the webhook configurations' timeoutSeconds (10), so the apiserver gets our answer rather
+/// than its own timeout. Covers reading the body too: hyper's header timeout ends at the headers,
+/// and a body that trickles in must not hold a handler forever.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(9);
 
 /// What the handlers need; built once at start-up (or per test).
 pub struct AppState {
@@ -45,6 +50,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         // A bug must cost one request (a 500, handled by failurePolicy), not the connection.
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
         .with_state(state)
 }
 

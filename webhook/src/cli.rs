@@ -227,9 +227,9 @@ pub struct EnsureArgs {
 }
 
 /// Parses `500ms`, `2s`, `10m`, `12h`, `365d` (a bare number is seconds).
-/// The longest `--api-timeout`. A review's only waits are its Secret GETs and its SAR, run
-/// concurrently, so this deadline bounds the whole review: below the webhook configurations'
-/// `timeoutSeconds` (10), the apiserver always gets our answer, and no request needs a timer.
+/// The longest `--api-timeout`: a review waits on its Secret GETs and its SAR (concurrently), and
+/// a longer deadline would only let the request timeout (9s, below the webhook configurations'
+/// `timeoutSeconds` of 10) cut them off with a 503 instead of the answer the deadline exists for.
 pub const MAX_API_TIMEOUT: Duration = Duration::from_secs(9);
 
 fn parse_api_timeout(s: &str) -> Result<Duration, String> {

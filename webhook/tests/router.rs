@@ -12,7 +12,7 @@ use axum::http::{Request, StatusCode};
 use base64::Engine;
 use http_body_util::BodyExt;
 use osartifact_shared::secrets::SecretLookup;
-use osartifact_webhook::admission::{AppState, router};
+use osartifact_webhook::admission::{AppState, REQUEST_TIMEOUT, router};
 use osartifact_webhook::authz::{REQUIRED, StaticAuthorizer};
 use osartifact_webhook::metrics::Metrics;
 use osartifact_webhook::secrets::StaticSecrets;
@@ -217,6 +217,36 @@ async fn large_bodies_up_to_7_mib_are_accepted() {
         json!({"big": "x".repeat(8 * 1024 * 1024)});
     let (status, _) = post(state(), "/validate", serde_json::to_vec(&review).unwrap()).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+/// A body that stalls (or trickles in) cannot hold a handler: hyper's header timeout ends at the
+/// headers, so the request timeout answers 503 before the apiserver's own deadline (10 s).
+#[tokio::test(start_paused = true)]
+async fn a_stalled_body_times_out_before_the_apiserver_gives_up() {
+    use futures::StreamExt;
+    let first = axum::body::Bytes::from_static(br#"{"apiVersion":"admission.k8s.io/v1","#);
+    let stalled = futures::stream::once(async move { Ok::<_, std::io::Error>(first) })
+        .chain(futures::stream::pending());
+    let req = Request::post("/validate")
+        .header("content-type", "application/json")
+        .body(Body::from_stream(stalled))
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    // Paused time: the clock jumps to the next timer, so this runs in no real time, and fails
+    // (rather than hangs) if nothing ends the request.
+    let resp = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        router(state()).oneshot(req),
+    )
+    .await
+    .expect("the request was still waiting after 60 s")
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let waited = started.elapsed();
+    assert!(
+        waited >= REQUEST_TIMEOUT && waited < std::time::Duration::from_secs(10),
+        "{waited:?}"
+    );
 }
 
 #[tokio::test]
