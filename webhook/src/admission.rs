@@ -442,6 +442,15 @@ pub fn to_response(uid: &str, name: &str, report: Report) -> Response {
     r
 }
 
+/// What defaulting reads of an object: whether it is being deleted, and its spec, kept raw.
+#[derive(Deserialize)]
+struct ForDefaults<'a> {
+    #[serde(default)]
+    metadata: Option<Meta>,
+    #[serde(default, borrow)]
+    spec: Option<&'a RawValue>,
+}
+
 /// The mutating webhook's decision: a patch of `add` operations for absent defaulted fields.
 /// It never denies (validation does), so a spec it cannot decode is passed through untouched.
 pub fn review_mutate(req: Request<'_>) -> (Response, Outcome) {
@@ -449,20 +458,17 @@ pub fn review_mutate(req: Request<'_>) -> (Response, Outcome) {
     if skip_reason(&req).is_some() {
         return (Response::allow(&uid), Outcome::Skipped);
     }
-    let Some(raw) = &req.object else {
+    let Some(raw) = req.object else {
         return (Response::allow(&uid), Outcome::Skipped);
     };
-    let obj: Value = match serde_json::from_str(raw.get()) {
+    let obj: ForDefaults = match serde_json::from_str(raw.get()) {
         Ok(o) => o,
         Err(_) => return (Response::allow(&uid), Outcome::Allowed),
     };
-    if obj
-        .pointer("/metadata/deletionTimestamp")
-        .is_some_and(|t| !t.is_null())
-    {
+    if obj.metadata.is_some_and(|m| m.deletion_timestamp.is_some()) {
         return (Response::allow(&uid), Outcome::Skipped);
     }
-    match defaulting_patch(&obj) {
+    match defaulting_patch(obj.spec) {
         Ok(patch) if patch.0.is_empty() => (Response::allow(&uid), Outcome::Allowed),
         Ok(patch) => (Response::allow(&uid).with_patch(&patch), Outcome::Patched),
         Err(e) => {
@@ -472,35 +478,34 @@ pub fn review_mutate(req: Request<'_>) -> (Response, Outcome) {
     }
 }
 
-/// The JSON Patch that fills the absent defaulted fields of `obj`'s spec: only `add` operations,
-/// computed by diffing typed round-trips, so it is deterministic and empty when nothing is missing.
-pub fn defaulting_patch(obj: &Value) -> Result<json_patch::Patch, serde_json::Error> {
+/// The JSON Patch that fills the absent defaulted fields of an object's `spec` (as sent, raw):
+/// only `add` operations, computed by diffing typed round-trips, so it is deterministic and
+/// empty when nothing is missing (then nothing but the typed spec is built).
+pub fn defaulting_patch(spec: Option<&RawValue>) -> Result<json_patch::Patch, serde_json::Error> {
     use json_patch::{AddOperation, PatchOperation};
 
-    let before = match obj.get("spec") {
-        None | Some(Value::Null) => OSArtifactSpec::default(),
-        Some(spec) => OSArtifactSpec::deserialize(spec)?,
+    let before: OSArtifactSpec = match spec {
+        None => OSArtifactSpec::default(),
+        Some(raw) => serde_json::from_str(raw.get())?,
     };
     let after = defaulted(&before);
     if after == before {
         return Ok(json_patch::Patch(vec![]));
     }
     let after_json = serde_json::to_value(&after)?;
-    let has_spec = obj.get("spec").is_some_and(|s| s.is_object());
-    if !has_spec {
+    let Some(raw) = spec else {
         // Nothing to add into: add the whole defaulted spec at once.
         return Ok(json_patch::Patch(vec![PatchOperation::Add(AddOperation {
-            path: json_patch::jsonptr::PointerBuf::parse("/spec")
-                .unwrap_or_else(|_| json_patch::jsonptr::PointerBuf::root()),
+            path: json_patch::jsonptr::PointerBuf::from_tokens(["spec"]),
             value: after_json,
         })]));
-    }
+    };
     let before_json = serde_json::to_value(&before)?;
     let diff = json_patch::diff(&before_json, &after_json);
     let mut ops = Vec::new();
-    // Dry-apply to the raw object: the typed round-trip may differ from what the user sent, and
-    // an op whose parent is absent in the raw object would make the apiserver reject the patch.
-    let mut probe = obj.clone();
+    // Dry-apply to the spec as sent: the typed round-trip may differ from it, and an op whose
+    // parent is absent there would make the apiserver reject the whole patch.
+    let mut probe = serde_json::json!({ "spec": serde_json::from_str::<Value>(raw.get())? });
     for op in diff.0 {
         let PatchOperation::Add(add) = op else {
             // apply_defaults is fill-only, so this would be a bug there; never send it.
