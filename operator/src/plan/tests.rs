@@ -907,3 +907,168 @@ fn default_pvc_and_builder_pod_hygiene() {
     assert_eq!(spec.restart_policy.as_deref(), Some("Never"));
     assert_eq!(spec.automount_service_account_token, Some(false));
 }
+
+/// Whatever the apiserver's schema lets through, the plan never panics: the examples' specs, with
+/// values swapped for others of any type and shape (deterministically), either plan or fail with
+/// a message and a category; and every plan that succeeds names its objects, containers and
+/// volumes in ways the apiserver accepts, with each mount naming a volume of the pod.
+#[test]
+fn mangled_specs_plan_well_or_fail_with_a_reason() {
+    use osartifact_shared::manifest;
+    use osartifact_shared::validation::formats::dns1123_label;
+    use serde_json::{Value, json};
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut paths: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path().to_string_lossy().to_string())
+        .filter(|p| p.ends_with(".yaml"))
+        .collect();
+    paths.sort();
+    let docs = manifest::read_documents(&paths).unwrap();
+    let secrets: Vec<Secret> = docs
+        .iter()
+        .filter(|d| d.kind() == "Secret")
+        .map(|d| serde_json::from_value(d.value.clone()).unwrap())
+        .collect();
+    let seeds: Vec<Value> = docs
+        .iter()
+        .filter(|d| d.is_osartifact())
+        .map(|d| d.value["spec"].clone())
+        .collect();
+    assert!(seeds.len() >= 10, "examples missing");
+    let odd = [
+        json!(null),
+        json!(true),
+        json!(0),
+        json!(-1),
+        json!(70000),
+        json!(""),
+        json!("x".repeat(100)),
+        json!("UPPER_case"),
+        json!("a/b:c@d"),
+        json!("{{ .Missing }}"),
+        json!([]),
+        json!([""]),
+        json!({}),
+        json!({"name": "artifacts"}),
+        json!([{"name": "dup"}, {"name": "dup"}]),
+    ];
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    let (mut planned, mut refused) = (0, 0);
+    for i in 0..3000 {
+        let mut spec = seeds[i % seeds.len()].clone();
+        for _ in 0..1 + next(3) {
+            let mut at = &mut spec;
+            for _ in 0..1 + next(5) {
+                let keys: Vec<String> = match at {
+                    Value::Object(m) if !m.is_empty() => m.keys().cloned().collect(),
+                    Value::Array(a) if !a.is_empty() => {
+                        (0..a.len()).map(|i| i.to_string()).collect()
+                    }
+                    _ => break,
+                };
+                let k = keys[next(keys.len())].clone();
+                at = match at {
+                    Value::Object(m) => m.get_mut(&k).unwrap(),
+                    Value::Array(a) => &mut a[k.parse::<usize>().unwrap()],
+                    _ => unreachable!(),
+                };
+            }
+            // A list may get one of its entries twice (names that must be unique)...
+            if let Value::Array(a) = at
+                && !a.is_empty()
+                && next(3) == 0
+            {
+                let twin = a[next(a.len())].clone();
+                a.push(twin);
+                continue;
+            }
+            // ...or any value a new one, mostly of the same JSON type (the schema would refuse
+            // the others).
+            let same: Vec<&Value> = odd.iter().filter(|v| same_type(v, at)).collect();
+            *at = if same.is_empty() || next(3) == 0 {
+                odd[next(odd.len())].clone()
+            } else {
+                same[next(same.len())].clone()
+            };
+        }
+        // What the apiserver's schema would refuse never reaches the operator.
+        let Ok(spec) = serde_json::from_value::<OSArtifactSpec>(spec) else {
+            continue;
+        };
+        match try_plan(spec.clone(), &secrets) {
+            Err(e) => {
+                refused += 1;
+                assert!(
+                    !e.to_string().is_empty() && !e.hint().is_empty(),
+                    "{spec:?}"
+                );
+            }
+            Ok(p) => {
+                planned += 1;
+                let pod = p.pod.spec.as_ref().unwrap();
+                let mut names: Vec<String> = vec![p.pod.metadata.name.clone().unwrap()];
+                names.extend(p.exporters.iter().map(|j| j.metadata.name.clone().unwrap()));
+                for n in &names {
+                    assert!(dns1123_label(n).is_none(), "object name {n:?} for {spec:?}");
+                }
+                let containers: Vec<&Container> = pod
+                    .init_containers
+                    .iter()
+                    .flatten()
+                    .chain(pod.containers.iter())
+                    .collect();
+                let mut seen = std::collections::BTreeSet::new();
+                for c in &containers {
+                    assert!(
+                        dns1123_label(&c.name).is_none(),
+                        "container {:?} for {spec:?}",
+                        c.name
+                    );
+                    assert!(
+                        seen.insert(c.name.clone()),
+                        "container {:?} twice for {spec:?}",
+                        c.name
+                    );
+                }
+                let volumes: Vec<&str> = pod
+                    .volumes
+                    .iter()
+                    .flatten()
+                    .map(|v| v.name.as_str())
+                    .collect();
+                let unique: std::collections::BTreeSet<_> = volumes.iter().collect();
+                assert_eq!(
+                    unique.len(),
+                    volumes.len(),
+                    "duplicate volumes {volumes:?} for {spec:?}"
+                );
+                for c in &containers {
+                    for m in c.volume_mounts.iter().flatten() {
+                        assert!(
+                            volumes.contains(&m.name.as_str()),
+                            "mount {:?} of {:?} has no volume ({volumes:?}) for {spec:?}",
+                            m.name,
+                            c.name
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        planned > 300 && refused > 300,
+        "planned {planned}, refused {refused}"
+    );
+}
+
+fn same_type(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
