@@ -8,6 +8,8 @@ pub mod manifest;
 pub mod names;
 pub mod secrets;
 pub mod template;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod types;
 pub mod validation;
 

@@ -915,8 +915,9 @@ fn default_pvc_and_builder_pod_hygiene() {
 #[test]
 fn mangled_specs_plan_well_or_fail_with_a_reason() {
     use osartifact_shared::manifest;
+    use osartifact_shared::testing::Mangler;
     use osartifact_shared::validation::formats::dns1123_label;
-    use serde_json::{Value, json};
+    use serde_json::Value;
 
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
     let mut paths: Vec<String> = std::fs::read_dir(&dir)
@@ -937,68 +938,11 @@ fn mangled_specs_plan_well_or_fail_with_a_reason() {
         .map(|d| d.value["spec"].clone())
         .collect();
     assert!(seeds.len() >= 10, "examples missing");
-    let odd = [
-        json!(null),
-        json!(true),
-        json!(0),
-        json!(-1),
-        json!(70000),
-        json!(""),
-        json!("x".repeat(100)),
-        json!("UPPER_case"),
-        json!("a/b:c@d"),
-        json!("{{ .Missing }}"),
-        json!([]),
-        json!([""]),
-        json!({}),
-        json!({"name": "artifacts"}),
-        json!([{"name": "dup"}, {"name": "dup"}]),
-    ];
-    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut next = move |n: usize| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        (x % n as u64) as usize
-    };
+    let mut mangler = Mangler::new(0x2545_F491_4F6C_DD1D);
     let (mut planned, mut refused) = (0, 0);
     for i in 0..3000 {
         let mut spec = seeds[i % seeds.len()].clone();
-        for _ in 0..1 + next(3) {
-            let mut at = &mut spec;
-            for _ in 0..1 + next(5) {
-                let keys: Vec<String> = match at {
-                    Value::Object(m) if !m.is_empty() => m.keys().cloned().collect(),
-                    Value::Array(a) if !a.is_empty() => {
-                        (0..a.len()).map(|i| i.to_string()).collect()
-                    }
-                    _ => break,
-                };
-                let k = keys[next(keys.len())].clone();
-                at = match at {
-                    Value::Object(m) => m.get_mut(&k).unwrap(),
-                    Value::Array(a) => &mut a[k.parse::<usize>().unwrap()],
-                    _ => unreachable!(),
-                };
-            }
-            // A list may get one of its entries twice (names that must be unique)...
-            if let Value::Array(a) = at
-                && !a.is_empty()
-                && next(3) == 0
-            {
-                let twin = a[next(a.len())].clone();
-                a.push(twin);
-                continue;
-            }
-            // ...or any value a new one, mostly of the same JSON type (the schema would refuse
-            // the others).
-            let same: Vec<&Value> = odd.iter().filter(|v| same_type(v, at)).collect();
-            *at = if same.is_empty() || next(3) == 0 {
-                odd[next(odd.len())].clone()
-            } else {
-                same[next(same.len())].clone()
-            };
-        }
+        mangler.mangle(&mut spec);
         // What the apiserver's schema would refuse never reaches the operator.
         let Ok(spec) = serde_json::from_value::<OSArtifactSpec>(spec) else {
             continue;
@@ -1067,8 +1011,4 @@ fn mangled_specs_plan_well_or_fail_with_a_reason() {
         planned > 300 && refused > 300,
         "planned {planned}, refused {refused}"
     );
-}
-
-fn same_type(a: &serde_json::Value, b: &serde_json::Value) -> bool {
-    std::mem::discriminant(a) == std::mem::discriminant(b)
 }
