@@ -497,6 +497,19 @@ fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {type_} condition in {status}"))
 }
 
+/// An export failure: Ready and Exporting say so, the build is reported as succeeded, and the
+/// files it made stay listed (they are in the PVC).
+fn assert_export_failed(st: &Value) {
+    assert_eq!(condition(st, "Ready")["reason"], "ExportFailed");
+    assert_eq!(condition(st, "Building")["reason"], "BuildSucceeded");
+    assert_eq!(condition(st, "Exporting")["reason"], "ExportFailed");
+    assert_eq!(
+        st["artifacts"],
+        json!(["hello.tar", "hello.iso", "hello.iso.sha256"]),
+        "{st}"
+    );
+}
+
 fn assert_child_meta(obj: &Value, name: &str) {
     let m = &obj["metadata"];
     assert_eq!(m["name"], name, "{obj}");
@@ -1201,15 +1214,7 @@ async fn failed_exporter_job_is_an_export_error() {
         msg.starts_with("exporter 0 (Job hello-export-0) failed: BackoffLimitExceeded: Job has reached the specified backoff limit; see kubectl logs -n ns job/hello-export-0"),
         "{msg}"
     );
-    assert_eq!(condition(&st, "Ready")["reason"], "ExportFailed");
-    assert_eq!(condition(&st, "Building")["reason"], "BuildSucceeded");
-    assert_eq!(condition(&st, "Exporting")["reason"], "ExportFailed");
-    // The build succeeded and its files are in the PVC: the list stays.
-    assert_eq!(
-        st["artifacts"],
-        json!(["hello.tar", "hello.iso", "hello.iso.sha256"]),
-        "{st}"
-    );
+    assert_export_failed(&st);
     let ev = server.event().await;
     assert_eq!(
         (&ev["type"], &ev["reason"]),
@@ -1392,14 +1397,7 @@ async fn exporter_job_gone_while_exporting_is_an_error_not_a_second_export() {
     server.get_missing(JOB).await;
     let st = server.status(&obj).await;
     assert_eq!(st["phase"], "Error");
-    assert_eq!(condition(&st, "Ready")["reason"], "ExportFailed");
-    assert_eq!(condition(&st, "Building")["reason"], "BuildSucceeded");
-    assert_eq!(condition(&st, "Exporting")["reason"], "ExportFailed");
-    assert_eq!(
-        st["artifacts"],
-        json!(["hello.tar", "hello.iso", "hello.iso.sha256"]),
-        "{st}"
-    );
+    assert_export_failed(&st);
     let msg = st["message"].as_str().unwrap();
     assert!(
         msg.contains(
