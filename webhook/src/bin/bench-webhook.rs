@@ -2,9 +2,11 @@
 //! minimal server on the same stack (axum + hyper-util + tokio-rustls) that answers a fixed body:
 //! the ceiling on this machine. Prints requests/s and p50/p99 for both, and their ratio.
 //!
-//! Reviews are built from `examples/*.yaml` (valid as written, plus an invalid variant of each);
-//! Secrets come from the same files, so no request waits on an API. The servers run on one tokio
-//! worker thread and the load generator on another, so each gets about one core of a 2-core host.
+//! Reviews are built from `examples/*.yaml` (valid as written, plus an invalid variant of each),
+//! with the metadata the apiserver adds to an applied object (managedFields, kubectl's
+//! last-applied annotation); Secrets come from the same files, so no request waits on an API.
+//! The servers run on one tokio worker thread and the load generator on another, so each gets
+//! about one core of a 2-core host.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -112,7 +114,6 @@ fn reviews(dir: &PathBuf) -> anyhow::Result<(Vec<Bytes>, StaticSecrets)> {
                 }
             })
         };
-        out.push(Bytes::from(serde_json::to_vec(&review(&obj, out.len()))?));
         // The invalid twin: both image sources, a duplicate and a reserved volume name.
         let mut bad = obj.clone();
         bad["spec"]["imageName"] =
@@ -120,10 +121,55 @@ fn reviews(dir: &PathBuf) -> anyhow::Result<(Vec<Bytes>, StaticSecrets)> {
         bad["spec"]["baseImageDockerfile"] = json!({"name": "dockerfile"});
         bad["spec"]["volumes"] =
             json!([{"name": "artifacts", "emptyDir": {}}, {"name": "artifacts", "emptyDir": {}}]);
-        out.push(Bytes::from(serde_json::to_vec(&review(&bad, out.len()))?));
+        for mut o in [obj, bad] {
+            as_the_apiserver_sends_it(&mut o, out.len());
+            out.push(Bytes::from(serde_json::to_vec(&review(&o, out.len()))?));
+        }
     }
     anyhow::ensure!(!out.is_empty(), "no OSArtifact in {}", dir.display());
     Ok((out, StaticSecrets(secrets)))
+}
+
+/// Adds what an object carries when the apiserver asks the validating webhook about a
+/// `kubectl apply`: uid, creationTimestamp and generation, kubectl's last-applied-configuration
+/// annotation (the object again, compact), and the managedFields entry of that apply. Without
+/// them a review is a third of its real size.
+fn as_the_apiserver_sends_it(obj: &mut Value, i: usize) {
+    let applied = serde_json::to_string(&*obj).unwrap_or_default();
+    let fields = json!({
+        "f:metadata": {
+            "f:annotations": {".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {}}
+        },
+        "f:spec": field_set(&obj["spec"]),
+    });
+    let meta = &mut obj["metadata"];
+    meta["uid"] = json!(format!("6f1c2a4e-0000-4000-8000-{i:012}"));
+    meta["creationTimestamp"] = json!("2026-11-26T10:00:00Z");
+    meta["generation"] = json!(1);
+    meta["annotations"] = json!({ "kubectl.kubernetes.io/last-applied-configuration": applied });
+    meta["managedFields"] = json!([{
+        "manager": "kubectl-client-side-apply",
+        "operation": "Update",
+        "apiVersion": "build.kairos.io/v1alpha2",
+        "time": "2026-11-26T10:00:00Z",
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields,
+    }]);
+}
+
+/// The FieldsV1 shape of a value: `f:<key>` per object field, nested; lists and scalars as `{}`.
+fn field_set(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut out = serde_json::Map::new();
+            out.insert(".".into(), json!({}));
+            for (k, v) in m {
+                out.insert(format!("f:{k}"), field_set(v));
+            }
+            Value::Object(out)
+        }
+        _ => json!({}),
+    }
 }
 
 struct Stats {
