@@ -11,7 +11,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::post;
 use osartifact_shared::defaults::defaulted;
-use osartifact_shared::secrets::{KnownSecrets, referenced_secrets};
 use osartifact_shared::validation::{Mode, Report, validate_owned};
 use osartifact_shared::{OSArtifact, OSArtifactSpec};
 use serde::Deserialize;
@@ -23,7 +22,7 @@ use tracing::{Instrument, field};
 use crate::authz::{Authorizer, Permission};
 use crate::metrics::{AdmissionLabels, Metrics, Outcome, Webhook, WebhookLabel};
 use crate::review::{Operation, Request, Response, ReviewIn, Status, StatusCause, StatusDetails};
-use crate::secrets::SecretSource;
+use crate::secrets::{SecretSource, known_secrets};
 
 pub const GROUP: &str = "build.kairos.io";
 pub const KIND: &str = "OSArtifact";
@@ -153,14 +152,20 @@ pub fn parse(body: &[u8]) -> Result<Request<'_>, String> {
     Ok(req)
 }
 
-/// The few metadata fields read before decoding the whole object.
+/// The metadata fields the webhook reads: whether the object is being deleted, and the names the
+/// rules check. The rest (`managedFields`, labels, annotations), which the apiserver sends with
+/// every object, is skipped.
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Meta {
     #[serde(default)]
     deletion_timestamp: Option<serde::de::IgnoredAny>,
     #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
     generate_name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -227,32 +232,24 @@ fn bad_request(uid: &str, message: String) -> Response {
     Response::deny(uid, Status::failure(400, "BadRequest", message))
 }
 
-/// The metadata fields the rules read. Decoding only these skips `managedFields`, labels and
-/// annotations, which the apiserver sends with every object and validation never looks at.
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct IncomingMeta {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    generate_name: Option<String>,
-    #[serde(default)]
-    namespace: Option<String>,
-    #[serde(default)]
-    deletion_timestamp: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
-}
-
 /// An OSArtifact as sent: metadata and spec (a missing spec is reported by validation).
 #[derive(Deserialize)]
 struct Incoming {
     #[serde(default)]
-    metadata: IncomingMeta,
+    metadata: Meta,
     #[serde(default)]
     spec: Option<OSArtifactSpec>,
 }
 
+/// The object of a CREATE/UPDATE, decoded.
+pub struct Decoded {
+    pub artifact: OSArtifact,
+    /// It has a deletionTimestamp: never blocked, so that finalizers can always be removed.
+    pub terminating: bool,
+}
+
 /// Decodes the object of a CREATE/UPDATE into an OSArtifact.
-pub fn artifact(req: &Request) -> Result<OSArtifact, String> {
+pub fn artifact(req: &Request) -> Result<Decoded, String> {
     let raw = req
         .object
         .as_ref()
@@ -264,12 +261,12 @@ pub fn artifact(req: &Request) -> Result<OSArtifact, String> {
         Err(_) => return Err(decode_error(raw.get())),
     };
     let m = inc.metadata;
+    let terminating = m.deletion_timestamp.is_some();
     let mut a = OSArtifact {
         metadata: kube::api::ObjectMeta {
             name: m.name,
             generate_name: m.generate_name,
             namespace: m.namespace,
-            deletion_timestamp: m.deletion_timestamp,
             ..Default::default()
         },
         spec: inc.spec.unwrap_or_default(),
@@ -278,7 +275,10 @@ pub fn artifact(req: &Request) -> Result<OSArtifact, String> {
     if a.metadata.namespace.as_deref().is_none_or(str::is_empty) && !req.namespace.is_empty() {
         a.metadata.namespace = Some(req.namespace.clone());
     }
-    Ok(a)
+    Ok(Decoded {
+        artifact: a,
+        terminating,
+    })
 }
 
 /// The message for an object that does not decode. The path names the offending field
@@ -304,10 +304,8 @@ pub async fn review_validate(state: &AppState, req: Request<'_>) -> (Response, O
         return (Response::allow(&uid), Outcome::Skipped);
     }
     let artifact = match artifact(&req) {
-        Ok(a) if a.metadata.deletion_timestamp.is_some() => {
-            return (Response::allow(&uid), Outcome::Skipped);
-        }
-        Ok(a) => a,
+        Ok(d) if d.terminating => return (Response::allow(&uid), Outcome::Skipped),
+        Ok(d) => d.artifact,
         // Even an undecodable object is never blocked while it is being deleted.
         Err(_) if meta(req.object).deletion_timestamp.is_some() => {
             return (Response::allow(&uid), Outcome::Skipped);
@@ -319,26 +317,20 @@ pub async fn review_validate(state: &AppState, req: Request<'_>) -> (Response, O
         tracing::debug!(reason = "spec unchanged", "skipped");
         return (Response::allow(&uid), Outcome::Skipped);
     }
-    let name = match &artifact.metadata.name {
-        Some(n) if !n.is_empty() => n.clone(),
-        _ => display_name(&req),
-    };
+    // As display_name, from the decode at hand.
+    let name = [
+        artifact.metadata.name.as_deref(),
+        Some(req.name.as_str()),
+        artifact.metadata.generate_name.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|n| !n.is_empty())
+    .unwrap_or_default()
+    .to_string();
 
     let namespace = req.namespace.as_str();
-    let lookups = async {
-        let names = referenced_secrets(&artifact.spec);
-        let found = futures::future::join_all(
-            names
-                .iter()
-                .map(|n| state.secrets.lookup(namespace, n.as_str())),
-        )
-        .await;
-        let mut known = KnownSecrets::new();
-        for (n, l) in names.into_iter().zip(found) {
-            known.insert(n, l);
-        }
-        known
-    };
+    let lookups = known_secrets(state.secrets.as_ref(), namespace, &artifact.spec);
     let authz = async {
         match &state.authz {
             Some(a) => Some(a.missing(&req.user_info, namespace).await),

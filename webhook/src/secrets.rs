@@ -8,11 +8,27 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
-use osartifact_shared::secrets::{SecretLookup, secret_data};
+use osartifact_shared::OSArtifactSpec;
+use osartifact_shared::secrets::{KnownSecrets, SecretLookup, referenced_secrets, secret_data};
 
 /// Where Secrets come from: the apiserver in production, a map in tests and benchmarks.
 pub trait SecretSource: Send + Sync {
     fn lookup<'a>(&'a self, namespace: &'a str, name: &'a str) -> BoxFuture<'a, SecretLookup>;
+}
+
+/// Every Secret `spec` references, looked up at once (concurrently), as validation wants them.
+pub async fn known_secrets(
+    source: &dyn SecretSource,
+    namespace: &str,
+    spec: &OSArtifactSpec,
+) -> KnownSecrets {
+    let names = referenced_secrets(spec);
+    let found = futures::future::join_all(names.iter().map(|n| source.lookup(namespace, n))).await;
+    let mut known = KnownSecrets::new();
+    for (n, l) in names.into_iter().zip(found) {
+        known.insert(n, l);
+    }
+    known
 }
 
 /// Reads Secrets through the Kubernetes API (get only).

@@ -317,9 +317,9 @@ fn profile_handler(
     bodies: &[Bytes],
     secs: f64,
 ) -> anyhow::Result<()> {
-    use osartifact_shared::secrets::{KnownSecrets, referenced_secrets};
     use osartifact_shared::validation::{Mode, validate_owned};
     use osartifact_webhook::admission::{artifact, parse, to_response};
+    use osartifact_webhook::secrets::known_secrets;
     use tower::ServiceExt;
 
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -336,15 +336,6 @@ fn profile_handler(
         }
         Ok(start.elapsed().as_secs_f64() / n as f64 * 1e6)
     };
-    let known = |a: &osartifact_shared::OSArtifact| {
-        let ns = a.metadata.namespace.clone().unwrap_or_default();
-        let mut k = KnownSecrets::new();
-        for n in referenced_secrets(&a.spec) {
-            let l = secrets.0.get(&(ns.clone(), n.clone())).cloned();
-            k.insert(n, l.unwrap_or(SecretLookup::NotFound));
-        }
-        k
-    };
     let envelope = per_review(&mut |b| {
         parse(b).map_err(anyhow::Error::msg)?;
         Ok(())
@@ -356,8 +347,8 @@ fn profile_handler(
     })?;
     let validated = per_review(&mut |b| {
         let req = parse(b).map_err(anyhow::Error::msg)?;
-        let a = artifact(&req).map_err(anyhow::Error::msg)?;
-        let k = known(&a);
+        let a = artifact(&req).map_err(anyhow::Error::msg)?.artifact;
+        let k = futures::executor::block_on(known_secrets(secrets, &req.namespace, &a.spec));
         let name = a.metadata.name.clone().unwrap_or_default();
         let report = validate_owned(a, &k, Mode::Admission);
         serde_json::to_vec(&to_response(&req.uid, &name, report).into_review())?;
