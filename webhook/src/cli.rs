@@ -226,7 +226,6 @@ pub struct EnsureArgs {
     pub write_dir: Option<PathBuf>,
 }
 
-/// Parses `500ms`, `2s`, `10m`, `12h`, `365d` (a bare number is seconds).
 /// The longest `--api-timeout`: a review waits on its Secret GETs and its SAR (concurrently), and
 /// a longer deadline would only let the request timeout (9s, below the webhook configurations'
 /// `timeoutSeconds` of 10) cut them off with a 503 instead of the answer the deadline exists for.
@@ -243,6 +242,7 @@ fn parse_api_timeout(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// Parses `500ms`, `2s`, `10m`, `12h`, `365d` (a bare number is seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
