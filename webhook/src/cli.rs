@@ -226,17 +226,17 @@ pub struct EnsureArgs {
     pub write_dir: Option<PathBuf>,
 }
 
-/// The longest `--api-timeout`: a review waits on its Secret GETs and its SAR (concurrently), and
-/// a longer deadline would only let the request timeout (9s, below the webhook configurations'
-/// `timeoutSeconds` of 10) cut them off with a 503 instead of the answer the deadline exists for.
-pub const MAX_API_TIMEOUT: Duration = Duration::from_secs(9);
-
+/// `--api-timeout` is at most the request timeout: a review waits on its Secret GETs and its SAR
+/// (concurrently), and a longer deadline would only let the request timeout (below the webhook
+/// configurations' `timeoutSeconds` of 10) cut them off with a 503 instead of the answer the
+/// deadline exists for.
 fn parse_api_timeout(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
-    if d > MAX_API_TIMEOUT {
+    let max = crate::admission::REQUEST_TIMEOUT;
+    if d > max {
         return Err(format!(
             "{s:?} is too long: at most {}s, below the webhook configurations' timeoutSeconds (10), or the apiserver gives up before the webhook answers",
-            MAX_API_TIMEOUT.as_secs()
+            max.as_secs()
         ));
     }
     Ok(d)
