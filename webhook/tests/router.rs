@@ -286,6 +286,7 @@ async fn mangled_objects_get_an_answer_never_a_crash() {
     seeds.sort_by_key(|v| v.to_string());
     assert!(seeds.len() >= 20, "fixtures missing");
 
+    let s = state();
     let mut mangler = Mangler::new(0x9E37_79B9_7F4A_7C15);
     let mut answered = [0usize; 2];
     for i in 0..VARIANTS {
@@ -295,7 +296,7 @@ async fn mangled_objects_get_an_answer_never_a_crash() {
         let uid = review["request"]["uid"].clone();
         let body = serde_json::to_vec(&review).unwrap();
         for (n, route) in ["/validate", "/mutate"].into_iter().enumerate() {
-            let (status, out) = post(state(), route, body.clone()).await;
+            let (status, out) = post(s.clone(), route, body.clone()).await;
             let text = String::from_utf8_lossy(&out);
             match status {
                 StatusCode::OK => {
