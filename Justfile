@@ -10,17 +10,30 @@ demo: setup
     cargo build --bins
     cargo run -q -p osartifact-e2e --bin demo
 
-# README command two (what CI runs): formatting, lints, unit tests and the end-to-end suite.
-test: setup lint
+# README command two (what CI runs): formatting, lints, unit tests and the end-to-end suite,
+# including the one-node cluster; fails if the run left the host changed (e2e/node/host-state.sh).
+test: setup lint static-bins
+    #!/usr/bin/env bash
+    set -euo pipefail
     cargo build --bins
-    cargo test --workspace --no-fail-fast
+    before=$(mktemp)
+    trap 'rm -f "$before"' EXIT
+    bash e2e/node/host-state.sh >"$before"
+    rc=0
+    cargo test --workspace --no-fail-fast || rc=$?
+    bash e2e/node/host-state.sh --check "$before" || { (( rc )) || rc=1; }
+    exit "$rc"
+
+# The operator and webhook linked statically (glibc, release), for the one-node cluster's images.
+static-bins:
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target x86_64-unknown-linux-gnu -p osartifact-operator -p osartifact-webhook --bin osartifact-operator --bin osartifact-webhook
 
 # Formatting and clippy, warnings denied.
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Installs what the tests need (idempotent) and builds the local control plane (cached).
+# Installs what the tests need (idempotent) and builds the local cluster's binaries (cached).
 setup:
     bash e2e/controlplane/install-tools.sh
     bash e2e/controlplane/build.sh >/dev/null

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the local test control plane from Go modules:
-#   kube-apiserver, kube-controller-manager, kubectl  (k8s.io/kubernetes @ KUBERNETES_VERSION)
+# Builds the local test cluster's binaries from Go modules:
+#   kube-apiserver, kube-controller-manager, kubectl,
+#   kube-scheduler, kubelet, kube-proxy                (k8s.io/kubernetes @ KUBERNETES_VERSION)
 #   etcd                                               (go.etcd.io/etcd/server/v3 @ ETCD_VERSION)
+#   coredns                                            (github.com/coredns/coredns @ COREDNS_VERSION)
 # into ${OSARTIFACT_CACHE:-$HOME/.cache/osartifact}/controlplane/<k8s>-<etcd>/bin/.
 #
 # Idempotent: when the binaries and a stamp matching the versions exist, nothing is built.
@@ -19,9 +21,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/versions.env"
 : "${KUBERNETES_VERSION:?versions.env must set KUBERNETES_VERSION}"
 : "${ETCD_VERSION:?versions.env must set ETCD_VERSION}"
+: "${COREDNS_VERSION:?versions.env must set COREDNS_VERSION}"
 
 # Bump when the way the binaries are built changes (flags, package list), to invalidate stamps.
-BUILD_RECIPE=1
+BUILD_RECIPE=2
 
 log() { printf '[controlplane/build] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -29,11 +32,11 @@ die() { log "ERROR: $*"; exit 1; }
 command -v go >/dev/null 2>&1 || die "the go command is not on PATH (Go >= 1.26 is needed)"
 
 cache_root=${OSARTIFACT_CACHE:-$HOME/.cache/osartifact}
-work=$cache_root/controlplane/${KUBERNETES_VERSION}-${ETCD_VERSION}
+work=$cache_root/controlplane/${KUBERNETES_VERSION}-${ETCD_VERSION}-${COREDNS_VERSION}
 bin=$work/bin
 stamp=$bin/.stamp
-binaries=(kube-apiserver kube-controller-manager kubectl etcd)
-want_stamp="kubernetes=${KUBERNETES_VERSION} etcd=${ETCD_VERSION} recipe=${BUILD_RECIPE}"
+binaries=(kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet kube-proxy etcd coredns)
+want_stamp="kubernetes=${KUBERNETES_VERSION} etcd=${ETCD_VERSION} coredns=${COREDNS_VERSION} recipe=${BUILD_RECIPE}"
 
 is_built() {
   [[ -f $stamp && "$(cat "$stamp")" == "$want_stamp" ]] || return 1
@@ -114,12 +117,15 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   ldflags+=" -X $pkg.buildDate=${build_date}"
 done
 
-log "building kube-apiserver, kube-controller-manager, kubectl (cold: about 6 min on 2 cores)"
+log "building the control plane and node binaries (cold: about 8 min on 2 cores)"
 t0=$(date +%s)
 (cd "$src" && go build -trimpath -ldflags "$ldflags" -o "$bin/" \
   k8s.io/kubernetes/cmd/kube-apiserver \
   k8s.io/kubernetes/cmd/kube-controller-manager \
-  k8s.io/kubernetes/cmd/kubectl) >&2
+  k8s.io/kubernetes/cmd/kubectl \
+  k8s.io/kubernetes/cmd/kube-scheduler \
+  k8s.io/kubernetes/cmd/kubelet \
+  k8s.io/kubernetes/cmd/kube-proxy) >&2
 log "kubernetes binaries built in $(( $(date +%s) - t0 ))s"
 
 # ---------------------------------------------------------------- etcd
@@ -141,10 +147,29 @@ t0=$(date +%s)
   -o "$bin/etcd" go.etcd.io/etcd/server/v3) >&2
 log "etcd built in $(( $(date +%s) - t0 ))s"
 
+# ---------------------------------------------------------------- coredns
+# The cluster DNS of the one-node test cluster. The module's root package is `package main`.
+src=$work/src/coredns
+mkdir -p "$src"
+cat >"$src/go.mod" <<GOMOD
+module osartifact.invalid/controlplane/coredns
+
+go 1.26.0
+
+require github.com/coredns/coredns ${COREDNS_VERSION}
+GOMOD
+rm -f "$src/go.sum"
+log "building coredns"
+t0=$(date +%s)
+(cd "$src" && go build -trimpath -ldflags "-s -w" -o "$bin/coredns" github.com/coredns/coredns) >&2
+log "coredns built in $(( $(date +%s) - t0 ))s"
+
 # ---------------------------------------------------------------- check
 "$bin/kube-apiserver" --version >&2
 "$bin/kubectl" version --client >&2
 "$bin/etcd" --version >&2
+"$bin/kubelet" --version >&2
+"$bin/coredns" -version >&2
 "$bin/kube-apiserver" --version | grep -qF "${KUBERNETES_VERSION}" \
   || die "kube-apiserver does not report ${KUBERNETES_VERSION}"
 

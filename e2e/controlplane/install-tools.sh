@@ -3,8 +3,11 @@
 # (idempotent; every step is skipped when its tool is already there).
 #
 # Usage: bash e2e/controlplane/install-tools.sh [step...]
-#   steps: apt just rust go   (default: all of them, in that order)
+#   steps: apt node just rust go   (default: all of them, in that order)
 #     apt   Debian packages: nginx curl jq openssl ca-certificates (apt-get update only if one is missing)
+#     node  the one-node cluster's Debian packages (containerd, runc, CNI plugins, iptables, skopeo,
+#           ...; versions in versions.env) and docker-registry unpacked into the cache (not installed:
+#           its package scripts would start a registry on the host)
 #     just  the `just` command runner (cargo install --locked, pinned version)
 #     rust  rustfmt and clippy components (rustup; nothing is fetched when present)
 #     go    checks that a Go >= GO_MIN is on PATH (needed by build.sh; never downloads a toolchain)
@@ -13,6 +16,11 @@ set -euo pipefail
 JUST_VERSION=1.59.0
 GO_MIN=1.26
 APT_PACKAGES=(nginx curl jq openssl ca-certificates)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+NODE_PACKAGES=(containerd runc containernetworking-plugins iptables conntrack socat busybox-static
+  skopeo apache2-utils gcc libc6-dev iproute2 util-linux)
 
 log() { printf '[install-tools] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -24,13 +32,13 @@ as_root() {
   fi
 }
 
-step_apt() {
+apt_install() {
   local missing=() p
-  for p in "${APT_PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
   done
   if (( ${#missing[@]} == 0 )); then
-    log "apt: all present (${APT_PACKAGES[*]})"
+    log "apt: all present ($*)"
     return
   fi
   command -v apt-get >/dev/null 2>&1 || die "missing packages ${missing[*]} and no apt-get: install them by hand"
@@ -48,6 +56,46 @@ step_apt() {
   as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null || rc=$?
   (( added_policy )) && as_root rm -f "$policy"
   (( rc == 0 )) || die "apt-get install failed ($rc)"
+}
+
+step_apt() { apt_install "${APT_PACKAGES[@]}"; }
+
+# Checks that an installed Debian package has the major.minor versions.env names.
+check_version() {
+  local pkg=$1 want=$2 have
+  have=$(dpkg-query -W -f='${Version}' "$pkg")
+  [[ $have == "$want".* || $have == "$want"~* || $have == "$want"+* ]] \
+    || die "$pkg $have is installed, versions.env expects $want.x"
+}
+
+step_node() {
+  apt_install "${NODE_PACKAGES[@]}"
+  check_version containerd "$CONTAINERD_DEBIAN"
+  check_version runc "$RUNC_DEBIAN"
+  local root=${OSARTIFACT_CACHE:-$HOME/.cache/osartifact}/node
+  local stamp=$root/.docker-registry
+  if [[ -x $root/root/usr/bin/docker-registry && "$(cat "$stamp" 2>/dev/null)" == "$DOCKER_REGISTRY_DEBIAN" ]]; then
+    log "node: docker-registry $DOCKER_REGISTRY_DEBIAN present"
+    return
+  fi
+  log "node: unpacking docker-registry $DOCKER_REGISTRY_DEBIAN into $root"
+  local tmp
+  tmp=$(mktemp -d)
+  # apt-get download writes to the current directory; _apt cannot read a private mktemp dir.
+  chmod 755 "$tmp"
+  (cd "$tmp" && apt-get download -qq "docker-registry" >&2) || {
+    as_root apt-get update -qq
+    (cd "$tmp" && apt-get download -qq "docker-registry" >&2)
+  }
+  local deb
+  deb=$(ls "$tmp"/docker-registry_*.deb)
+  [[ $(dpkg-deb -f "$deb" Version) == "$DOCKER_REGISTRY_DEBIAN"* ]] \
+    || die "docker-registry $(dpkg-deb -f "$deb" Version) downloaded, versions.env expects $DOCKER_REGISTRY_DEBIAN"
+  rm -rf "$root/root"
+  mkdir -p "$root"
+  dpkg-deb -x "$deb" "$root/root"
+  rm -rf "$tmp"
+  echo "$DOCKER_REGISTRY_DEBIAN" >"$stamp"
 }
 
 step_just() {
@@ -91,10 +139,10 @@ step_go() {
 }
 
 steps=("$@")
-(( ${#steps[@]} )) || steps=(apt just rust go)
+(( ${#steps[@]} )) || steps=(apt node just rust go)
 for s in "${steps[@]}"; do
   case $s in
-    apt|just|rust|go) "step_$s" ;;
-    *) die "unknown step '$s' (apt just rust go)" ;;
+    apt|node|just|rust|go) "step_$s" ;;
+    *) die "unknown step '$s' (apt node just rust go)" ;;
   esac
 done

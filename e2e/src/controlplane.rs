@@ -9,9 +9,21 @@ use anyhow::{Context, Result};
 
 use crate::identity::{self, Identity};
 use crate::kubectl::Kubectl;
+use crate::net;
 use crate::pki::{self, Ca};
 use crate::procs::{Proc, free_port};
 use crate::wait::poll;
+
+/// How the control plane is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Loopback only: the product runs as local processes, no kubelet.
+    Loopback,
+    /// For the one-node cluster (inside its network namespace): the apiserver also listens on
+    /// the node bridge and advertises it, so pods reach it through the `kubernetes` Service;
+    /// it authorizes kubelets (Node authorizer) and admits ServiceAccounts as a cluster does.
+    Node,
+}
 
 /// A running control plane. Dropping it stops the processes (controller-manager first).
 pub struct ControlPlane {
@@ -25,6 +37,7 @@ pub struct ControlPlane {
     pub log_dir: PathBuf,
     /// system:masters.
     pub admin: Identity,
+    pub mode: Mode,
     kcm: Option<Proc>,
     apiserver: Option<Proc>,
     etcd: Option<Proc>,
@@ -34,10 +47,28 @@ impl ControlPlane {
     /// Starts everything in `data_dir` (etcd data, certificates) with logs in `log_dir`,
     /// and returns once /readyz answers.
     pub fn start(bin: &Path, data_dir: &Path, log_dir: &Path) -> Result<Self> {
+        Self::start_mode(bin, data_dir, log_dir, Mode::Loopback)
+    }
+
+    /// [`ControlPlane::start`] in the given mode.
+    pub fn start_mode(bin: &Path, data_dir: &Path, log_dir: &Path, mode: Mode) -> Result<Self> {
         let pki_dir = data_dir.join("pki");
         std::fs::create_dir_all(&pki_dir)?;
         let ca = Ca::new(&pki_dir, "cluster-ca")?;
-        let serving = ca.issue_server(&pki_dir, "apiserver")?;
+        let serving = match mode {
+            Mode::Loopback => ca.issue_server(&pki_dir, "apiserver")?,
+            Mode::Node => ca.issue_server_for(
+                &pki_dir,
+                "apiserver",
+                &[
+                    "kubernetes",
+                    "kubernetes.default",
+                    "kubernetes.default.svc",
+                    "kubernetes.default.svc.cluster.local",
+                ],
+                &[net::NODE_IP.into(), net::KUBERNETES_SERVICE_IP.into()],
+            )?,
+        };
         let sa_key = pki_dir.join("sa.key");
         let sa_pub = pki_dir.join("sa.pub");
         pki::write_signing_key(&sa_key, &sa_pub)?;
@@ -66,24 +97,53 @@ impl ControlPlane {
         let mut api_cmd = Command::new(bin.join("kube-apiserver"));
         api_cmd.args([
             format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
-            "--bind-address=127.0.0.1".into(),
             format!("--secure-port={api_port}"),
-            "--advertise-address=127.0.0.1".into(),
-            "--endpoint-reconciler-type=none".into(),
             format!("--tls-cert-file={}", serving.cert.display()),
             format!("--tls-private-key-file={}", serving.key.display()),
             format!("--client-ca-file={}", ca.cert_path.display()),
-            "--authorization-mode=RBAC".into(),
             format!("--service-account-issuer={server}"),
             format!("--service-account-key-file={}", sa_pub.display()),
             format!("--service-account-signing-key-file={}", sa_key.display()),
-            "--service-cluster-ip-range=10.0.0.0/24".into(),
-            // No token controller races: Pods may name ServiceAccounts that do not exist yet.
-            "--disable-admission-plugins=ServiceAccount".into(),
             "--allow-privileged=true".into(),
             "--profiling=false".into(),
             format!("--cert-dir={}", data_dir.join("apiserver-certs").display()),
         ]);
+        match mode {
+            Mode::Loopback => {
+                api_cmd.args([
+                    "--bind-address=127.0.0.1",
+                    "--advertise-address=127.0.0.1",
+                    "--endpoint-reconciler-type=none",
+                    "--authorization-mode=RBAC",
+                    "--service-cluster-ip-range=10.0.0.0/24",
+                    // No token controller races: Pods may name ServiceAccounts that do not exist yet.
+                    "--disable-admission-plugins=ServiceAccount",
+                ]);
+            }
+            Mode::Node => {
+                let kubelet_client = ca.issue_client(
+                    &pki_dir,
+                    "apiserver-kubelet-client",
+                    "kube-apiserver-kubelet-client",
+                    &["system:masters"],
+                )?;
+                api_cmd.args([
+                    // Only loopback and the node bridge exist in the cluster's network namespace.
+                    "--bind-address=0.0.0.0".to_string(),
+                    format!("--advertise-address={}", net::NODE_IP),
+                    "--authorization-mode=Node,RBAC".into(),
+                    "--enable-admission-plugins=NodeRestriction".into(),
+                    format!("--service-cluster-ip-range={}", net::SERVICE_CIDR),
+                    format!(
+                        "--kubelet-client-certificate={}",
+                        kubelet_client.cert.display()
+                    ),
+                    format!("--kubelet-client-key={}", kubelet_client.key.display()),
+                    format!("--kubelet-certificate-authority={}", ca.cert_path.display()),
+                    "--kubelet-preferred-address-types=InternalIP,Hostname".into(),
+                ]);
+            }
+        }
         let apiserver = Proc::spawn(
             "kube-apiserver",
             api_cmd,
@@ -114,6 +174,7 @@ impl ControlPlane {
             pki_dir,
             log_dir: log_dir.to_path_buf(),
             admin,
+            mode,
             kcm: None,
             apiserver: Some(apiserver),
             etcd: Some(etcd),
@@ -147,6 +208,10 @@ impl ControlPlane {
             "--controllers=*".into(),
             "--profiling=false".into(),
         ]);
+        if mode == Mode::Node {
+            // PVCs of the default StorageClass get host-path PVs (see isolation::HostDir).
+            kcm_cmd.arg("--enable-hostpath-provisioner=true");
+        }
         cp.kcm = Some(
             Proc::spawn(
                 "kube-controller-manager",

@@ -11,9 +11,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::controlplane::ControlPlane;
+use crate::controlplane::{ControlPlane, Mode};
 use crate::identity::{self, Identity, SA_GROUPS, SYSTEM_NAMESPACE};
+use crate::isolation;
 use crate::kubectl::{Kubectl, Output};
+use crate::net;
+use crate::node::Node;
+use crate::oci;
 use crate::operator::Operator;
 use crate::paths;
 use crate::wait::poll;
@@ -22,6 +26,9 @@ use crate::webhook::Webhook;
 /// The shared environment of one test binary.
 pub struct Env {
     pub cp: ControlPlane,
+    /// The node, in a test binary that declared `node_test_binary!()`; the product then runs
+    /// as Pods installed from manifests/default (see [`Env::install_product`]).
+    pub node: Option<Node>,
     /// The operator's ServiceAccount identity (client certificate).
     pub operator_id: Identity,
     /// The webhook's ServiceAccount identity.
@@ -71,11 +78,20 @@ impl Env {
             }
         }
         let started = std::time::Instant::now();
-        let cp = ControlPlane::start(&bin, &data_dir, &log_dir)?;
+        let mode = match isolation::entered() {
+            Ok(()) => Mode::Node,
+            Err(_) => Mode::Loopback,
+        };
+        let cp = ControlPlane::start_mode(&bin, &data_dir, &log_dir, mode)?;
+        let node = match mode {
+            Mode::Node => Some(Node::start(&cp, &data_dir.join("node"), &log_dir)?),
+            Mode::Loopback => None,
+        };
         let operator_id = cp.identity("operator", identity::OPERATOR_USER, SA_GROUPS)?;
         let webhook_id = cp.identity("webhook", identity::WEBHOOK_USER, SA_GROUPS)?;
         let env = Self {
             cp,
+            node,
             operator_id,
             webhook_id,
             data_dir,
@@ -84,9 +100,16 @@ impl Env {
             operator: Mutex::new(None),
             counter: AtomicUsize::new(0),
         };
-        env.install()?;
+        match mode {
+            Mode::Loopback => env.install()?,
+            Mode::Node => env.install_product()?,
+        }
         eprintln!(
-            "[e2e] control plane {} ready in {:.1}s; logs in {}",
+            "[e2e] {} {} ready in {:.1}s; logs in {}",
+            match mode {
+                Mode::Loopback => "control plane",
+                Mode::Node => "one-node cluster",
+            },
             env.cp.server,
             started.elapsed().as_secs_f64(),
             env.log_dir.display()
@@ -135,6 +158,55 @@ impl Env {
             "crd/osartifacts.build.kairos.io",
         ])?
         .ok()?;
+        Ok(())
+    }
+
+    /// The product as a cluster admin installs it: the operator and webhook images (built from
+    /// the static release binaries) pushed to the cluster's registry, then `kubectl apply -k`
+    /// of an overlay on manifests/default that only points the images at that registry; and
+    /// returns once the Deployments are available and the webhooks answer through their
+    /// Service.
+    pub fn install_product(&self) -> Result<()> {
+        let node = self
+            .node
+            .as_ref()
+            .context("install_product needs the node")?;
+        for name in ["osartifact-operator", "osartifact-webhook"] {
+            let bin = paths::static_product_binary(name)?;
+            node.push_image(name, &oci::product_image(&bin, name), &product_image(name))?;
+        }
+        let overlay = self.data_dir.join("install");
+        std::fs::create_dir_all(&overlay)?;
+        std::fs::write(
+            overlay.join("kustomization.yaml"),
+            product_overlay(&relative_path(
+                &overlay,
+                &paths::workspace().join("manifests/default"),
+            )),
+        )?;
+        let k = self.k();
+        k.run(&["apply", "-k", &overlay.display().to_string()])?
+            .ok()
+            .context("kubectl apply -k (manifests/default with the local images)")?;
+        k.run(&[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/osartifacts.build.kairos.io",
+        ])?
+        .ok()?;
+        for d in ["osartifact-operator", "osartifact-webhook"] {
+            k.run(&[
+                "rollout",
+                "status",
+                "-n",
+                SYSTEM_NAMESPACE,
+                &format!("deployment/{d}"),
+                "--timeout=180s",
+            ])?
+            .ok()
+            .with_context(|| format!("{d} did not become available"))?;
+        }
         Ok(())
     }
 
@@ -197,6 +269,9 @@ impl Env {
     /// The last log lines of every process, for failure reports.
     pub fn log_tails(&self, n: usize) -> String {
         let mut s = self.cp.log_tails(n);
+        if let Some(node) = &self.node {
+            s.push_str(&node.log_tails(n));
+        }
         if let Ok(g) = self.webhook.try_lock()
             && let Some(w) = g.as_ref()
         {
@@ -302,4 +377,38 @@ impl Drop for Ns {
             .k()
             .run(&["delete", "namespace", &self.name, "--wait=false"]);
     }
+}
+
+/// Where the cluster's registry holds the image of a product binary.
+pub fn product_image(name: &str) -> String {
+    format!("{}/{name}:e2e", net::registry())
+}
+
+/// An overlay on `base` (a path relative to the overlay) that changes only the images, as the
+/// comment in manifests/default/kustomization.yaml tells a user to.
+pub fn product_overlay(base: &str) -> String {
+    let mut s = format!(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {base}\nimages:\n"
+    );
+    for name in ["osartifact-operator", "osartifact-webhook"] {
+        s.push_str(&format!(
+            "  - name: ghcr.io/kairos-io/{name}\n    newName: {}/{name}\n    newTag: e2e\n",
+            net::registry()
+        ));
+    }
+    s
+}
+
+/// `to` relative to the directory `from` (both absolute): kustomize wants relative bases.
+pub fn relative_path(from: &std::path::Path, to: &std::path::Path) -> String {
+    let f: Vec<_> = from.components().collect();
+    let t: Vec<_> = to.components().collect();
+    let common = f.iter().zip(&t).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = vec!["..".into(); f.len() - common];
+    parts.extend(
+        t[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    parts.join("/")
 }

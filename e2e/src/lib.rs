@@ -1,12 +1,19 @@
 //! End-to-end harness: a real etcd + kube-apiserver + kube-controller-manager on loopback,
-//! the product binaries as local processes with their ServiceAccount identities, and kubectl.
-//! See docs/testing.md.
+//! the product binaries as local processes with their ServiceAccount identities, and kubectl;
+//! or, for test binaries that declare `node_test_binary!()`, a one-node cluster (kubelet,
+//! containerd, kube-proxy, CoreDNS, registries) in private namespaces with the product
+//! installed from manifests/ as Pods. See docs/testing.md.
 
 pub mod artifacts;
 pub mod controlplane;
 pub mod env;
+pub mod http;
 pub mod identity;
+pub mod isolation;
 pub mod kubectl;
+pub mod net;
+pub mod node;
+pub mod oci;
 pub mod operator;
 pub mod paths;
 pub mod pki;

@@ -121,3 +121,41 @@ pub fn test_binary_name() -> String {
         _ => stem,
     }
 }
+
+/// `OSARTIFACT_CACHE`, else `$HOME/.cache/osartifact`: where the scripts keep what they build.
+pub fn cache_root() -> PathBuf {
+    match std::env::var_os("OSARTIFACT_CACHE") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+            .join(".cache/osartifact"),
+    }
+}
+
+/// A node tool that `install-tools.sh node` unpacks into the cache instead of installing
+/// (Debian's docker-registry package would start a registry on the host).
+pub fn node_tool(name: &str) -> Result<PathBuf> {
+    let p = cache_root().join("node/root/usr/bin").join(name);
+    if !p.is_file() {
+        bail!(
+            "{} not found: run `bash e2e/controlplane/install-tools.sh node`",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+/// The target triple of the static product binaries that go into the cluster's images.
+pub const IMAGE_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// A product binary linked statically (`just images-local` builds them): what the local
+/// images carry, as the musl build of images/*.Dockerfile would.
+pub fn static_product_binary(name: &str) -> Result<PathBuf> {
+    let p = target_dir().join(IMAGE_TARGET).join("release").join(name);
+    if !p.is_file() {
+        bail!(
+            "{} not found: build it with `just static-bins` (or `just test`)",
+            p.display()
+        );
+    }
+    Ok(p)
+}

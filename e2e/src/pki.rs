@@ -78,11 +78,30 @@ impl Ca {
 
     /// A serving certificate for 127.0.0.1 and localhost.
     pub fn issue_server(&self, dir: &Path, name: &str) -> Result<CertFiles> {
+        self.issue_server_for(dir, name, &[], &[])
+    }
+
+    /// A serving certificate for 127.0.0.1, localhost and the extra `dns` names and `ips`.
+    pub fn issue_server_for(
+        &self,
+        dir: &Path,
+        name: &str,
+        dns: &[&str],
+        ips: &[IpAddr],
+    ) -> Result<CertFiles> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.subject_alt_names = vec![
             SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             SanType::DnsName("localhost".try_into()?),
         ];
+        for d in dns {
+            params
+                .subject_alt_names
+                .push(SanType::DnsName((*d).try_into()?));
+        }
+        for ip in ips {
+            params.subject_alt_names.push(SanType::IpAddress(*ip));
+        }
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, name);
         params.distinguished_name = dn;

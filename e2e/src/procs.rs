@@ -54,13 +54,20 @@ fn live() -> &'static Mutex<Vec<i32>> {
 }
 
 extern "C" fn kill_all_at_exit() {
-    if let Ok(pids) = live().lock() {
+    kill_all();
+}
+
+/// Kills every live child (SIGKILL) and reaps it.
+pub fn kill_all() {
+    if let Ok(mut pids) = live().lock() {
         for &pid in pids.iter() {
-            // SAFETY: signalling a pid this process spawned and has not reaped.
+            // SAFETY: signalling and reaping a pid this process spawned and has not reaped.
             unsafe {
                 libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
             }
         }
+        pids.clear();
     }
 }
 

@@ -2,8 +2,6 @@
 //! test CA, authenticating to the apiserver as its ServiceAccount; and the shipped webhook
 //! configurations registered by `url` with that CA as caBundle.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -225,19 +223,5 @@ pub fn webhook_latency_metrics(cp: &ControlPlane) -> Result<Vec<String>> {
 
 /// Plain HTTP/1.0 GET on 127.0.0.1:`port` (the admin listeners speak plain HTTP).
 pub fn http_get(port: u16, path: &str) -> Result<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf)?;
-    let code = buf
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((code, body))
+    crate::http::get(&format!("127.0.0.1:{port}"), path)
 }

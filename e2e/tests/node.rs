@@ -1,0 +1,556 @@
+//! The one-node cluster: a real kubelet with containerd runs the pods, in network and mount
+//! namespaces of this test process (no route out), with the product installed from
+//! manifests/default as Pods. One cluster for the whole binary, a namespace per test.
+
+use std::time::{Duration, Instant};
+
+use osartifact_e2e::identity::SYSTEM_NAMESPACE;
+use osartifact_e2e::net::{self, NODE_IP};
+use osartifact_e2e::node::busybox_image;
+use osartifact_e2e::wait::poll;
+use osartifact_e2e::{env, http, oci};
+use serde_json::Value;
+
+osartifact_e2e::node_test_binary!();
+
+/// Tests that delete the product's Pods, or count them, run one at a time.
+static PRODUCT_PODS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn product_pods() -> std::sync::MutexGuard<'static, ()> {
+    PRODUCT_PODS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A pod (or other object) manifest, `{BUSYBOX}` replaced by the cluster's busybox image.
+fn manifest(y: &str) -> String {
+    y.replace("{BUSYBOX}", &busybox_image())
+}
+
+fn phase(v: &Value) -> &str {
+    v["status"]["phase"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn a_pod_with_init_containers_volumes_and_a_pvc_runs_to_success() {
+    let e = env();
+    let ns = e.namespace("pods");
+    let out = ns.k_stdin(
+        &["apply", "-f", "-"],
+        Some(&manifest(
+            r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data: {a.txt: "from-configmap", b.txt: "not-listed"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: sec}
+stringData: {token: "from-secret"}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 16Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: full}
+spec:
+  restartPolicy: Never
+  initContainers:
+    - name: init
+      image: {BUSYBOX}
+      command: [sh, -c, "echo from-init > /scratch/init.txt && echo on-pvc > /data/pvc.txt"]
+      volumeMounts:
+        - {name: scratch, mountPath: /scratch}
+        - {name: data, mountPath: /data}
+  containers:
+    - name: main
+      image: {BUSYBOX}
+      command:
+        - sh
+        - -c
+        - >-
+          for f in /sub/init.txt /cfg/nested/a.txt /sec/token /data/pvc.txt; do echo "$(cat $f)"; done;
+          test ! -e /cfg/b.txt && echo only-listed-items;
+          test -s /var/run/secrets/kubernetes.io/serviceaccount/token && echo sa-token
+      volumeMounts:
+        - {name: scratch, mountPath: /sub/init.txt, subPath: init.txt}
+        - {name: cfg, mountPath: /cfg}
+        - {name: sec, mountPath: /sec}
+        - {name: data, mountPath: /data}
+  volumes:
+    - {name: scratch, emptyDir: {}}
+    - name: cfg
+      configMap: {name: cfg, items: [{key: a.txt, path: nested/a.txt}]}
+    - {name: sec, secret: {secretName: sec}}
+    - {name: data, persistentVolumeClaim: {claimName: data}}
+"#,
+        )),
+    );
+    assert!(out.success, "{out}");
+    let pod = ns.wait_for(
+        &["pod", "full"],
+        "pod full to finish",
+        Duration::from_secs(120),
+        |v| matches!(phase(v), "Succeeded" | "Failed"),
+    );
+    let logs = ns.k(&["logs", "full", "-c", "main"]);
+    assert_eq!(phase(&pod), "Succeeded", "{logs}\n{pod:#}");
+    assert_eq!(
+        logs.stdout.lines().collect::<Vec<_>>(),
+        [
+            "from-init",
+            "from-configmap",
+            "from-secret",
+            "on-pvc",
+            "only-listed-items",
+            "sa-token"
+        ],
+        "{logs}"
+    );
+    let pvc = ns.get(&["pvc", "data"]).unwrap();
+    assert_eq!(pvc["status"]["phase"], "Bound", "{pvc:#}");
+}
+
+#[test]
+fn services_dns_nodeports_exec_and_the_apiserver_are_reachable() {
+    let e = env();
+    let ns = e.namespace("net");
+    let out = ns.k_stdin(
+        &["apply", "-f", "-"],
+        Some(&manifest(
+            r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: httpd
+          image: {BUSYBOX}
+          command: [sh, -c, "mkdir -p /www && echo hello-from-pod > /www/index.html && exec httpd -f -p 8080 -h /www"]
+          readinessProbe:
+            httpGet: {path: /index.html, port: 8080}
+            periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+"#,
+        )),
+    );
+    assert!(out.success, "{out}");
+    let rollout = ns.k(&["rollout", "status", "deployment/web", "--timeout=120s"]);
+    assert!(rollout.success, "{rollout}");
+
+    // The NodePort from the test process (which lives in the cluster's network namespace).
+    let svc = ns.get(&["service", "web"]).unwrap();
+    let node_port = svc["spec"]["ports"][0]["nodePort"].as_u64().unwrap();
+    let body = poll(
+        "the NodePort",
+        Duration::from_secs(30),
+        |last| match http::get(&format!("{NODE_IP}:{node_port}"), "/index.html") {
+            Ok((200, b)) => Ok(Some(b)),
+            r => {
+                *last = format!("{r:?}");
+                Ok(None)
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(body.trim(), "hello-from-pod");
+
+    // From inside a pod: the Service by its DNS name, and the apiserver through the
+    // `kubernetes` Service (plain HTTP to its TLS port earns Go's "HTTP request to an HTTPS
+    // server" answer, which only the apiserver gives). busybox's wget is static glibc and
+    // crashes in NSS, so nc speaks HTTP by hand.
+    let exec = ns.k(&[
+        "exec",
+        "deployment/web",
+        "-n",
+        &ns.name,
+        "--",
+        "sh",
+        "-c",
+        &format!(
+            "nslookup web.{ns}.svc.cluster.local {NODE_IP} >/dev/null && echo dns-ok; \
+             printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc web 80 | tail -n1; \
+             printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 kubernetes.default.svc.cluster.local 443 \
+               | grep -q 'HTTPS server' && echo apiserver-ok; \
+             nslookup example.com {NODE_IP} >/dev/null 2>&1 || echo no-upstream",
+            ns = ns.name
+        ),
+    ]);
+    assert!(exec.success, "{exec}");
+    assert_eq!(
+        exec.stdout.lines().collect::<Vec<_>>(),
+        ["dns-ok", "hello-from-pod", "apiserver-ok", "no-upstream"],
+        "{exec}"
+    );
+}
+
+#[test]
+fn no_route_leaves_the_cluster_namespace() {
+    osartifact_e2e::isolation::entered().unwrap();
+    let routes = osartifact_e2e::isolation::run("ip", &["-4", "route", "show"]).unwrap();
+    assert!(
+        routes.lines().all(|r| !r.starts_with("default")
+            && (r.starts_with(net::POD_CIDR) || r.starts_with(net::SERVICE_CIDR))),
+        "a route leads elsewhere than the pod and service ranges: {routes}"
+    );
+    let links = osartifact_e2e::isolation::run("ip", &["-o", "link", "show"]).unwrap();
+    for l in links.lines() {
+        let name = l.split(':').nth(1).unwrap_or_default().trim();
+        let name = name.split('@').next().unwrap_or_default();
+        assert!(
+            name == "lo" || name == net::BRIDGE || name.starts_with("veth"),
+            "unexpected link {name} in the cluster namespace: {links}"
+        );
+    }
+    // An address outside the node's ranges is unreachable at once, not timed out.
+    let r = std::net::TcpStream::connect_timeout(
+        &"192.0.2.1:80".parse().unwrap(),
+        Duration::from_secs(2),
+    );
+    let err = r.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::NetworkUnreachable, "{err}");
+}
+
+#[test]
+fn an_image_from_the_registry_with_credentials_needs_its_pull_secret() {
+    let e = env();
+    let node = e.node.as_ref().unwrap();
+    let ns = e.namespace("pull");
+    let image = format!("{}/private/busybox:1.35", net::auth_registry());
+    // Distinct content from the public busybox (containerd 1.6 confuses identical images).
+    node.push_image_with_creds(
+        "private-busybox",
+        &oci::busybox_image("osartifact e2e private busybox").unwrap(),
+        &image,
+        net::AUTH_REGISTRY_USER,
+        net::AUTH_REGISTRY_PASSWORD,
+    )
+    .unwrap();
+    let out = ns.k(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "regcred",
+        &format!("--docker-server={}", net::auth_registry()),
+        &format!("--docker-username={}", net::AUTH_REGISTRY_USER),
+        &format!("--docker-password={}", net::AUTH_REGISTRY_PASSWORD),
+    ]);
+    assert!(out.success, "{out}");
+    let pod = |name: &str, secret: bool| {
+        let secrets = if secret {
+            "imagePullSecrets: [{name: regcred}]"
+        } else {
+            ""
+        };
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: Never\n  {secrets}\n  containers: [{{name: c, image: \"{image}\", command: [sh, -c, 'echo pulled']}}]\n"
+        )
+    };
+    for (name, secret) in [("without", false), ("with", true)] {
+        let out = ns.k_stdin(&["apply", "-f", "-"], Some(&pod(name, secret)));
+        assert!(out.success, "{out}");
+    }
+    let with = ns.wait_for(
+        &["pod", "with"],
+        "the pod with the secret",
+        Duration::from_secs(90),
+        |v| phase(v) == "Succeeded",
+    );
+    assert_eq!(phase(&with), "Succeeded");
+    let without = ns.wait_for(
+        &["pod", "without"],
+        "the pod without the secret to fail its pull",
+        Duration::from_secs(90),
+        |v| {
+            let reason = v["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+                .as_str()
+                .unwrap_or_default();
+            reason == "ErrImagePull" || reason == "ImagePullBackOff"
+        },
+    );
+    let msg = without["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        msg.contains("401") || msg.to_lowercase().contains("unauthorized"),
+        "{msg}"
+    );
+}
+
+/// Both webhook configurations carry the CA the webhook Pods wrote.
+fn ca_bundles() -> Vec<String> {
+    let e = env();
+    [
+        "validatingwebhookconfiguration/osartifact-validating",
+        "mutatingwebhookconfiguration/osartifact-mutating",
+    ]
+    .iter()
+    .map(|c| {
+        e.k()
+            .run(&[
+                "get",
+                c,
+                "-o",
+                "jsonpath={.webhooks[*].clientConfig.caBundle}",
+            ])
+            .unwrap()
+            .stdout
+    })
+    .collect()
+}
+
+#[test]
+fn the_product_runs_as_pods_and_the_apiserver_calls_the_webhook_pods() {
+    let e = env();
+    let _serial = product_pods();
+    // Installed by the environment from manifests/default; the Pods are Ready by their probes.
+    let pods = e
+        .k()
+        .run(&["get", "pods", "-n", SYSTEM_NAMESPACE, "-o", "json"])
+        .unwrap();
+    let pods: Value = serde_json::from_str(&pods.stdout).unwrap();
+    let ready: Vec<String> = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            p["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+        })
+        .map(|p| {
+            p["metadata"]["labels"]["app.kubernetes.io/name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    let count = |n: &str| ready.iter().filter(|r| *r == n).count();
+    assert_eq!(count("osartifact-operator"), 1, "{ready:?}");
+    assert_eq!(count("osartifact-webhook"), 2, "{ready:?}");
+    for b in ca_bundles() {
+        assert!(b.len() > 100, "caBundle not written: {b:?}");
+    }
+
+    let ns = e.namespace("install");
+    // Defaulting through the mutating webhook Pods.
+    let out = ns.k(&[
+        "apply",
+        "-f",
+        &osartifact_e2e::paths::workspace()
+            .join("examples/iso.yaml")
+            .display()
+            .to_string(),
+    ]);
+    assert!(out.success, "{out}");
+    let name = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("osartifact.build.kairos.io/"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no OSArtifact in {out}"))
+        .to_string();
+    let obj = ns.get(&["osartifact", &name]).unwrap();
+    assert!(
+        obj["spec"].as_object().unwrap().len() > 2,
+        "no defaults filled in: {obj:#}"
+    );
+    // A refusal only the validating webhook gives: a user who may create OSArtifacts but not
+    // the Pods a build runs (its SubjectAccessReview, from the webhook Pod through the API).
+    let alice = e.cp.identity("alice", "alice", &["e2e-users"]).unwrap();
+    let role = r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"artifacts-only"},
+        "rules":[{"apiGroups":["build.kairos.io"],"resources":["osartifacts"],"verbs":["*"]}]}"#;
+    assert!(ns.k_stdin(&["apply", "-f", "-"], Some(role)).success);
+    let out = ns.k(&[
+        "create",
+        "rolebinding",
+        "alice",
+        "--role=artifacts-only",
+        "--user=alice",
+    ]);
+    assert!(out.success, "{out}");
+    let bad = ns.k_with(
+        &e.k_as(&alice),
+        &["apply", "-f", "-"],
+        Some(r#"{"apiVersion":"build.kairos.io/v1alpha2","kind":"OSArtifact","metadata":{"name":"by-alice"},"spec":{"imageName":"quay.io/kairos/x:v1","iso":true}}"#),
+    );
+    assert!(!bad.success, "{bad}");
+    assert!(
+        bad.stderr.contains(r#"admission webhook "validate.osartifacts.build.kairos.io" denied the request: user "alice" may not"#),
+        "{bad}"
+    );
+}
+
+#[test]
+fn deleting_a_webhook_pod_never_fails_a_request() {
+    let e = env();
+    let _serial = product_pods();
+    let ns = e.namespace("webhook-pod");
+    let victim = e
+        .k()
+        .run(&[
+            "get",
+            "pods",
+            "-n",
+            SYSTEM_NAMESPACE,
+            "-l",
+            "app.kubernetes.io/name=osartifact-webhook",
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ])
+        .unwrap()
+        .stdout;
+    assert!(!victim.is_empty());
+    let obj = |i: usize| {
+        format!(
+            r#"{{"apiVersion":"build.kairos.io/v1alpha2","kind":"OSArtifact","metadata":{{"name":"a{i}"}},"spec":{{"imageName":"quay.io/kairos/x:v1","iso":true}}}}"#
+        )
+    };
+    let del = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(1));
+        env()
+            .k()
+            .run(&[
+                "delete",
+                "pod",
+                "-n",
+                SYSTEM_NAMESPACE,
+                &victim,
+                "--wait=true",
+            ])
+            .unwrap()
+    });
+    let start = Instant::now();
+    let mut n = 0;
+    let mut failures = Vec::new();
+    // Reviews for 20 s: the deletion, the replacement's start and its readiness all fall in it.
+    while start.elapsed() < Duration::from_secs(20) {
+        let out = ns.k_stdin(&["create", "--dry-run=server", "-f", "-"], Some(&obj(n)));
+        if !out.success {
+            failures.push(out.to_string());
+        }
+        n += 1;
+    }
+    let d = del.join().unwrap();
+    assert!(d.success, "{d}");
+    assert!(n > 20, "only {n} requests");
+    assert!(
+        failures.is_empty(),
+        "{} of {n} requests failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    let r = e
+        .k()
+        .run(&[
+            "rollout",
+            "status",
+            "-n",
+            SYSTEM_NAMESPACE,
+            "deployment/osartifact-webhook",
+            "--timeout=120s",
+        ])
+        .unwrap();
+    assert!(r.success, "{r}");
+}
+
+fn lease_holder() -> String {
+    env()
+        .k()
+        .run(&[
+            "get",
+            "lease",
+            "osartifact-operator",
+            "-n",
+            SYSTEM_NAMESPACE,
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ])
+        .map(|o| o.stdout)
+        .unwrap_or_default()
+}
+
+#[test]
+fn deleting_the_operator_pod_hands_over_the_lease_and_loses_no_work() {
+    let e = env();
+    let _serial = product_pods();
+    let ns = e.namespace("operator-pod");
+    let first = poll(
+        "the operator Pod to hold the Lease",
+        Duration::from_secs(60),
+        |last| {
+            let h = lease_holder();
+            *last = h.clone();
+            Ok(h.starts_with("osartifact-operator-").then_some(h))
+        },
+    )
+    .unwrap();
+    let d = e
+        .k()
+        .run(&[
+            "delete",
+            "pod",
+            "-n",
+            SYSTEM_NAMESPACE,
+            &first,
+            "--wait=false",
+        ])
+        .unwrap();
+    assert!(d.success, "{d}");
+    // Created while no operator runs: the next holder must pick it up.
+    let out = ns.k_stdin(
+        &["apply", "-f", "-"],
+        Some(r#"{"apiVersion":"build.kairos.io/v1alpha2","kind":"OSArtifact","metadata":{"name":"during-handover"},"spec":{"imageName":"quay.io/kairos/x:v1","iso":true}}"#),
+    );
+    assert!(out.success, "{out}");
+    let second = poll(
+        "another operator Pod to take the Lease",
+        Duration::from_secs(120),
+        |last| {
+            let h = lease_holder();
+            *last = h.clone();
+            Ok((h.starts_with("osartifact-operator-") && h != first).then_some(h))
+        },
+    )
+    .unwrap();
+    assert_ne!(first, second);
+    let obj = ns.wait_for(
+        &["osartifact", "during-handover"],
+        "the new leader to reconcile it",
+        Duration::from_secs(120),
+        |v| v["status"]["phase"].as_str().is_some_and(|p| !p.is_empty()),
+    );
+    assert_eq!(obj["status"]["observedGeneration"], 1, "{obj:#}");
+    // Its builder pod exists once: no work lost, none doubled.
+    let pods = ns.get(&["pods"]).unwrap();
+    assert_eq!(pods["items"].as_array().unwrap().len(), 1, "{pods:#}");
+    let r = e
+        .k()
+        .run(&[
+            "rollout",
+            "status",
+            "-n",
+            SYSTEM_NAMESPACE,
+            "deployment/osartifact-operator",
+            "--timeout=120s",
+        ])
+        .unwrap();
+    assert!(r.success, "{r}");
+}
