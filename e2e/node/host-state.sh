@@ -30,7 +30,11 @@ snapshot() {
   losetup -a -n -O NAME,BACK-FILE 2>/dev/null | sed 's/^/loop /' || true
   find /sys/fs/cgroup -mindepth 1 -maxdepth 2 -type d 2>/dev/null | grep -v '^/sys/fs/cgroup/[^/]*/\(system.slice\|user.slice\|init.scope\)' | sed 's/^/cgroup /' | sort || true
   ps -eo comm= | grep -xE 'kubelet|containerd|containerd-shim.*|runc|kube-proxy|kube-scheduler|kube-apiserver|kube-controller|etcd|coredns|docker-registry|pause' | sed 's/^/process /' | sort || true
-  [[ -e /tmp/hostpath_pv ]] && echo "path /tmp/hostpath_pv" || true
+  local p
+  for p in /tmp/hostpath_pv /var/lib/kubelet /var/lib/cni /var/lib/containers /var/log/pods \
+    /var/log/containers /run/containerd; do
+    [[ -e $p ]] && echo "path $p" || true
+  done
 }
 
 if [[ ${1:-} == --check ]]; then

@@ -153,8 +153,9 @@ pub fn shadow_sysctls(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A directory bound over `path` (created on the host when missing, and then removed again by
-/// [`HostDir::drop`]): for components with a fixed host path, such as the host-path provisioner.
+/// A directory bound over `path` in this mount namespace (the mount point is created on the
+/// host when missing, and removed again by [`HostDir::drop`]): for components with a fixed
+/// host path, such as the host-path provisioner.
 pub struct HostDir {
     path: PathBuf,
     created: bool,
@@ -301,19 +302,19 @@ pub fn detach_loop_devices(dir: &Path) {
 /// (the shared cluster lives in a static that is never dropped) or when the node is dropped.
 struct Leftovers {
     cgroup: Option<CgroupRoot>,
-    hostpath: Option<HostDir>,
+    host_dirs: Vec<HostDir>,
     dir: PathBuf,
 }
 
 static LEFTOVERS: std::sync::Mutex<Option<Leftovers>> = std::sync::Mutex::new(None);
 
-/// Hands the run's cgroup root and bound host directory to [`cleanup`], and registers it to
-/// run at exit after every child process is gone.
-pub fn clean_up_later(cgroup: CgroupRoot, hostpath: HostDir, dir: &Path) {
+/// Hands the run's cgroup root and bound host directories to [`cleanup`], and registers it
+/// to run at exit after every child process is gone.
+pub fn clean_up_later(cgroup: CgroupRoot, host_dirs: Vec<HostDir>, dir: &Path) {
     if let Ok(mut l) = LEFTOVERS.lock() {
         *l = Some(Leftovers {
             cgroup: Some(cgroup),
-            hostpath: Some(hostpath),
+            host_dirs,
             dir: dir.to_path_buf(),
         });
     }
@@ -340,5 +341,29 @@ pub fn cleanup() {
     };
     detach_loop_devices(&l.dir);
     l.cgroup.take();
-    l.hostpath.take();
+    // Innermost first, so that a parent created for a child is empty when its turn comes.
+    while let Some(d) = l.host_dirs.pop() {
+        drop(d);
+    }
+}
+
+/// Fixed host paths that the kubelet, containerd, runc, the CNI plugins, the host-path
+/// provisioner and skopeo write to whatever their configuration says. Each is shadowed by a
+/// directory of the run (see [`HostDir`]).
+pub const SHADOWED_HOST_DIRS: &[&str] = &[
+    "/tmp/hostpath_pv",
+    "/var/lib/kubelet",
+    "/var/lib/cni",
+    "/var/lib/containers",
+    "/var/log/pods",
+    "/var/log/containers",
+    "/run/containerd",
+];
+
+/// Binds a directory under `dir` over each of [`SHADOWED_HOST_DIRS`].
+pub fn shadow_host_dirs(dir: &Path) -> Result<Vec<HostDir>> {
+    SHADOWED_HOST_DIRS
+        .iter()
+        .map(|p| HostDir::bind(&dir.join(p.trim_start_matches('/').replace('/', "_")), p))
+        .collect()
 }

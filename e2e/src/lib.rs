@@ -9,6 +9,7 @@ pub mod controlplane;
 pub mod env;
 pub mod http;
 pub mod identity;
+pub mod images;
 pub mod isolation;
 pub mod kubectl;
 pub mod net;

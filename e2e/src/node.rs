@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::controlplane::ControlPlane;
 use crate::identity::Identity;
-use crate::isolation::{self, CgroupRoot, HostDir};
+use crate::isolation::{self, CgroupRoot};
 use crate::net::{self, NODE_IP};
 use crate::oci;
 use crate::paths;
@@ -28,8 +28,37 @@ pub fn busybox_image() -> String {
     format!("{}/busybox:1.35", net::registry())
 }
 
-/// The kubelet's fixed directory of the host-path provisioner, bound to a directory of the run.
+/// The controller-manager's fixed directory for host-path volumes.
 const HOSTPATH_PV_DIR: &str = "/tmp/hostpath_pv";
+
+/// The host-path provisioner creates each volume 0750 root:root and the kubelet cannot apply
+/// a pod's fsGroup to a host path, so a non-root pod could not write to its PVC; the volume
+/// plugins of real clusters do apply it. A thread of the harness opens each new volume
+/// directory (0777) to stand in for that.
+fn open_new_volumes(dir: PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::thread::Builder::new()
+        .name("e2e-pv-permissions".into())
+        .spawn(move || {
+            loop {
+                if let Ok(rd) = std::fs::read_dir(&dir) {
+                    for e in rd.flatten() {
+                        let p = e.path();
+                        if let Ok(m) = std::fs::metadata(&p)
+                            && m.is_dir()
+                            && m.permissions().mode() & 0o777 != 0o777
+                        {
+                            let _ = std::fs::set_permissions(
+                                &p,
+                                std::fs::Permissions::from_mode(0o777),
+                            );
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+}
 
 /// A running node. Dropping it stops the components (kubelet first, containerd and with it
 /// every pod last) and removes the run's cgroups and loop devices.
@@ -67,8 +96,12 @@ impl Node {
 
         let cgroup = CgroupRoot::create()?;
         let cgroup_root = cgroup.name.clone();
-        let hostpath = HostDir::bind(&dir.join("hostpath_pv"), HOSTPATH_PV_DIR)?;
-        isolation::clean_up_later(cgroup, hostpath, dir);
+        let host_dirs = isolation::shadow_host_dirs(&dir.join("host"))?;
+        isolation::clean_up_later(cgroup, host_dirs, dir);
+        open_new_volumes(
+            dir.join("host")
+                .join(HOSTPATH_PV_DIR.trim_start_matches('/').replace('/', "_")),
+        );
         let mut node = Self {
             dir: dir.to_path_buf(),
             log_dir: log_dir.to_path_buf(),
