@@ -5,9 +5,9 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default:
     @just --list
 
-# README command one: a local control plane with the webhook, the operator and the examples.
-demo: setup
-    cargo build --bins
+# README command one (as root): the one-node cluster with the product installed from
+# manifests/default as Pods, the nginx kustomization and the examples.
+demo: setup static-bins
     cargo run -q -p osartifact-e2e --bin demo
 
 # README command two (what CI runs): formatting, lints, unit tests and the end-to-end suite,

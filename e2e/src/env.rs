@@ -26,7 +26,7 @@ use crate::webhook::Webhook;
 /// The shared environment of one test binary.
 pub struct Env {
     pub cp: ControlPlane,
-    /// The node, in a test binary that declared `node_test_binary!()`; the product then runs
+    /// The node, in a test binary that declared `cluster_namespaces!()`; the product then runs
     /// as Pods installed from manifests/default (see [`Env::install_product`]).
     pub node: Option<Node>,
     /// The operator's ServiceAccount identity (client certificate).
@@ -207,7 +207,18 @@ impl Env {
             .ok()
             .with_context(|| format!("{d} did not become available"))?;
         }
-        Ok(())
+        // Ready Pods are not yet a routed Service: until kube-proxy has the endpoints, the
+        // ClusterIP rejects. Wait for a review to go through, as a careful installer would.
+        let probe = r#"{"apiVersion":"build.kairos.io/v1alpha2","kind":"OSArtifact","metadata":{"name":"install-probe","namespace":"default"},"spec":{"imageName":"quay.io/kairos/x:v1","iso":true}}"#;
+        poll(
+            "the webhooks to answer through their Service",
+            Duration::from_secs(60),
+            |last| {
+                let out = k.run_stdin(&["create", "--dry-run=server", "-f", "-"], Some(probe))?;
+                *last = out.all();
+                Ok(out.success.then_some(()))
+            },
+        )
     }
 
     /// kubectl as admin.

@@ -5,7 +5,7 @@
 //! too: the kubelet's global sysctl writes land in stand-in files, pods' cgroups live under
 //! one cgroup of this run, and leftovers (cgroups, loop devices) are removed at the end.
 //!
-//! A test binary opts in with [`crate::node_test_binary!`], which runs [`enter`] from the
+//! A test binary opts in with [`crate::cluster_namespaces!`], which runs [`enter`] from the
 //! ELF constructor list: `unshare(CLONE_NEWNS)` refuses a process with several threads, and
 //! the test harness starts its threads before any test code runs.
 
@@ -18,11 +18,13 @@ use anyhow::{Context, Result, bail};
 
 /// The outcome of [`enter`]: `Ok` once this process is in its own namespaces.
 static ENTERED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+/// The host's and the cluster's network namespaces (open files), for [`forward_from_host`].
+static NET_NS: OnceLock<(std::fs::File, std::fs::File)> = OnceLock::new();
 
 /// Declares that this test binary runs the one-node cluster: before `main`, the process moves
 /// into a new network and mount namespace (see the module docs).
 #[macro_export]
-macro_rules! node_test_binary {
+macro_rules! cluster_namespaces {
     () => {
         #[used]
         #[unsafe(link_section = ".init_array")]
@@ -47,12 +49,13 @@ pub fn entered() -> Result<()> {
         Some(Ok(())) => Ok(()),
         Some(Err(e)) => bail!("could not enter private namespaces: {e}"),
         None => bail!(
-            "this test binary does not isolate itself: add `osartifact_e2e::node_test_binary!();`"
+            "this test binary does not isolate itself: add `osartifact_e2e::cluster_namespaces!();`"
         ),
     }
 }
 
 fn enter_namespaces() -> Result<()> {
+    let host_net = std::fs::File::open("/proc/self/ns/net").context("opening the host's netns")?;
     // SAFETY: plain syscalls on this process; no Rust state depends on the namespaces.
     unsafe {
         if libc::geteuid() != 0 {
@@ -87,7 +90,65 @@ fn enter_namespaces() -> Result<()> {
         }
     }
     run("ip", &["link", "set", "lo", "up"])?;
+    let cluster_net = std::fs::File::open("/proc/self/ns/net").context("opening the new netns")?;
+    let _ = NET_NS.set((host_net, cluster_net));
     Ok(())
+}
+
+fn set_net_ns(f: &std::fs::File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: moves only the calling thread into a network namespace this process opened.
+    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Listens on the host's 127.0.0.1 (a free port, returned) and forwards every connection to
+/// `target` inside the cluster's namespace: how `just demo` lets a shell on the host reach
+/// the apiserver and a NodePort. The listener thread lives in the host's namespace and steps
+/// into the cluster's only to open each outgoing connection (a socket keeps its namespace).
+pub fn forward_from_host(target: std::net::SocketAddr) -> Result<u16> {
+    entered()?;
+    let (host, cluster) = NET_NS.get().context("namespaces not recorded")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(format!("forward-{target}"))
+        .spawn(move || {
+            let listener =
+                set_net_ns(host).and_then(|()| std::net::TcpListener::bind("127.0.0.1:0"));
+            let listener = match listener {
+                Ok(l) => {
+                    let _ = tx.send(l.local_addr().map(|a| a.port()));
+                    l
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            for conn in listener.incoming().flatten() {
+                let upstream =
+                    set_net_ns(cluster).and_then(|()| std::net::TcpStream::connect(target));
+                if set_net_ns(host).is_err() {
+                    return;
+                }
+                let Ok(upstream) = upstream else { continue };
+                for (mut from, mut to) in [
+                    (conn.try_clone(), upstream.try_clone()),
+                    (upstream.try_clone(), conn.try_clone()),
+                ]
+                .into_iter()
+                .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        })?;
+    Ok(rx.recv().context("forwarder thread")??)
 }
 
 /// Runs a command to completion; fails with its output.

@@ -1,6 +1,6 @@
 //! End-to-end harness: a real etcd + kube-apiserver + kube-controller-manager on loopback,
 //! the product binaries as local processes with their ServiceAccount identities, and kubectl;
-//! or, for test binaries that declare `node_test_binary!()`, a one-node cluster (kubelet,
+//! or, for test binaries that declare `cluster_namespaces!()`, a one-node cluster (kubelet,
 //! containerd, kube-proxy, CoreDNS, registries) in private namespaces with the product
 //! installed from manifests/ as Pods. See docs/testing.md.
 

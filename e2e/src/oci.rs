@@ -343,6 +343,21 @@ pub fn skopeo() -> Result<PathBuf> {
         )
 }
 
+/// `skopeo` such that it leaves the host alone: run as root, it keeps a blob-info cache in
+/// /var/lib/containers whatever its flags say, so it runs in a mount namespace of its own with
+/// an empty tmpfs over /var/lib (it needs nothing there for `oci:` and `docker://`).
+pub fn skopeo_command(skopeo: &Path) -> Command {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Command::new(skopeo);
+    }
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount -t tmpfs osartifact-skopeo /var/lib && exec \"$0\" \"$@\"")
+        .arg(skopeo);
+    cmd
+}
+
 /// Copies the image `tag` of the layout `layout_dir` to `dest_ref` (`host:port/name:tag`) over
 /// plain HTTP or unverified TLS, as the test registry is local. The registry then holds the
 /// manifest digest [`write_layout`] returned: skopeo pushes the blobs as they are.
@@ -366,7 +381,7 @@ pub fn push_as(
             format!("{d}: skopeo's `oci:` reference needs a UTF-8 path without `:`")
         })?;
     let (src, dst) = (format!("oci:{dir}:{tag}"), format!("docker://{dest_ref}"));
-    let mut cmd = Command::new(&skopeo);
+    let mut cmd = skopeo_command(&skopeo);
     cmd.args(["--insecure-policy", "--command-timeout=300s", "copy"]);
     cmd.arg("--dest-tls-verify=false");
     if let Some((user, password)) = creds {

@@ -719,7 +719,7 @@ fn skopeo_reads_the_layout_and_keeps_its_digest() {
     let digest = oci::write_layout(src.path(), "t", &sample(tool.path())).unwrap();
     let oci_ref = |d: &Path| format!("oci:{}:t", d.display());
 
-    let out = Command::new(&skopeo)
+    let out = oci::skopeo_command(&skopeo)
         .args(["inspect", "--config", &oci_ref(src.path())])
         .output()
         .unwrap();
@@ -732,7 +732,7 @@ fn skopeo_reads_the_layout_and_keeps_its_digest() {
     assert_eq!(config["config"]["User"], "1000:2000");
 
     let dst = tempfile::tempdir().unwrap();
-    let out = Command::new(&skopeo)
+    let out = oci::skopeo_command(&skopeo)
         .args(["--insecure-policy", "copy"])
         .args([oci_ref(src.path()), oci_ref(dst.path())])
         .output()

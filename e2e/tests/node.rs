@@ -11,7 +11,7 @@ use osartifact_e2e::wait::poll;
 use osartifact_e2e::{env, http, oci};
 use serde_json::Value;
 
-osartifact_e2e::node_test_binary!();
+osartifact_e2e::cluster_namespaces!();
 
 /// Tests that delete the product's Pods, or count them, run one at a time.
 static PRODUCT_PODS: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -632,4 +632,66 @@ spec:
     let (code, listing) = http::get(&format!("{NODE_IP}:{node_port}"), "/builds/").unwrap();
     assert_eq!(code, 200);
     assert!(listing.contains("a.iso"), "{listing}");
+}
+
+#[test]
+fn a_build_whose_image_cannot_be_pulled_says_so_and_a_deleted_builder_pod_ends_it() {
+    let e = env();
+    let ns = e.namespace("pull-failure");
+    // The shipped helper images are not in any registry this cluster can reach, so the
+    // kubelet reports the first step's pull failure; the operator Pod relays it.
+    let out = ns.k_stdin(
+        &["apply", "-f", "-"],
+        Some(r#"{"apiVersion":"build.kairos.io/v1alpha2","kind":"OSArtifact","metadata":{"name":"unpullable"},"spec":{"imageName":"quay.io/kairos/x:v1","iso":true}}"#),
+    );
+    assert!(out.success, "{out}");
+    let obj = ns.wait_for(
+        &["osartifact", "unpullable"],
+        "the pull failure in status.message",
+        Duration::from_secs(120),
+        |v| {
+            let m = v["status"]["message"].as_str().unwrap_or_default();
+            m.contains("is waiting: ErrImagePull") || m.contains("is waiting: ImagePullBackOff")
+        },
+    );
+    assert_eq!(obj["status"]["phase"], "Building", "{obj:#}");
+    let msg = obj["status"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("step 1 of "), "{msg}");
+    // The reason came from the kubelet, in the builder pod's own status.
+    let pod = ns.get(&["pod", "unpullable-build"]).unwrap();
+    let reason = pod["status"]["initContainerStatuses"][0]["state"]["waiting"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        matches!(reason, "ErrImagePull" | "ImagePullBackOff"),
+        "{pod:#}"
+    );
+
+    // The builder pod deleted before the build finished: Error, with the way to build again.
+    let d = ns.k(&["delete", "pod", "unpullable-build", "--wait=true"]);
+    assert!(d.success, "{d}");
+    let obj = ns.wait_for(
+        &["osartifact", "unpullable"],
+        "Error after the pod's deletion",
+        Duration::from_secs(60),
+        |v| v["status"]["phase"] == "Error",
+    );
+    let msg = obj["status"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("deleted before the build finished") && msg.contains("build.kairos.io/retry"),
+        "{msg}"
+    );
+    let events = ns.k(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=unpullable",
+        "-o",
+        "json",
+    ]);
+    assert!(events.stdout.contains("\"type\": \"Warning\""), "{events}");
+    assert!(
+        ns.get(&["pod", "unpullable-build"]).is_none(),
+        "a second builder pod was created"
+    );
 }

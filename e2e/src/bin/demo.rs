@@ -1,14 +1,17 @@
-//! `just demo`: a local control plane with the webhook, the operator and the examples.
-//! Nothing can run images here, so the demo marks builds and exports finished itself.
-//! Runs until Ctrl-C, then tears everything down.
+//! `just demo`: the one-node cluster (kubelet, containerd, kube-proxy, CoreDNS, registries) in
+//! namespaces of its own, the product installed from manifests/default as Pods, the nginx
+//! kustomization, and the examples applied. A shell on the host reaches the apiserver and the
+//! nginx NodePort through loopback forwards. Runs until Ctrl-C, then tears everything down.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use osartifact_e2e::artifacts;
-use osartifact_e2e::env::{Env, Ns};
-use osartifact_e2e::paths;
+use osartifact_e2e::env::{Env, Ns, relative_path};
+use osartifact_e2e::net::{self, NODE_IP};
+use osartifact_e2e::{images, isolation, paths};
+
+osartifact_e2e::cluster_namespaces!();
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -26,94 +29,114 @@ fn main() -> Result<()> {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
-    say("starting etcd, kube-apiserver and kube-controller-manager");
+    isolation::entered().context("`just demo` runs as root (namespaces, mounts, cgroups)")?;
+    say(
+        "starting the one-node cluster and installing manifests/default (operator and webhook Pods)",
+    );
     let env: &'static Env = Box::leak(Box::new(Env::start("demo")?));
     let k = env.k();
-    say("starting osartifact-webhook and osartifact-operator (as their ServiceAccounts)");
-    drop(env.webhook());
-    drop(env.operator());
+    let node = env.node.as_ref().context("the demo needs the node")?;
+    print!(
+        "{}",
+        k.run(&["get", "pods", "-n", "osartifact-system", "-o", "wide"])?
+            .stdout
+    );
 
     k.run(&["create", "namespace", "demo"])?.ok()?;
     let ns = Ns {
         name: "demo".into(),
         env,
     };
+
+    say("the nginx kustomization (Debian's nginx as its image) in namespace demo");
+    node.push_image(
+        "nginx",
+        &images::nginx_image()?,
+        &format!("{}/nginx:debian", net::registry()),
+    )?;
+    let overlay = env.data_dir.join("nginx");
+    std::fs::create_dir_all(&overlay)?;
+    let base = relative_path(&overlay, &paths::workspace().join("manifests/nginx"));
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {base}\nimages:\n  - name: nginx\n    newName: {}/nginx\n    newTag: debian\n",
+            net::registry()
+        ),
+    )?;
+    ns.k(&["apply", "-k", &overlay.display().to_string()])
+        .ok()?;
+    ns.k(&[
+        "rollout",
+        "status",
+        "deployment/kairos-operator-nginx",
+        "--timeout=120s",
+    ])
+    .ok()?;
+
     let examples = paths::workspace().join("examples");
-    say("kubectl apply -n demo -f examples/");
+    say("kubectl apply -n demo -f examples/   (validated and defaulted by the webhook Pods)");
     let out = ns.k(&["apply", "-f", &examples.display().to_string()]);
     print!("{}{}", out.stdout, out.stderr);
 
     let bad = paths::workspace().join("e2e/testdata/invalid-several-errors.yaml");
-    say(
-        "an invalid spec is refused with every field error: kubectl apply -f invalid-several-errors.yaml",
-    );
+    say("an invalid spec is refused with every field error");
     let out = ns.k(&["apply", "-f", &bad.display().to_string()]);
     print!("{}{}", out.stdout, out.stderr);
 
-    say("the operator builds; the demo marks each build and export finished (no kubelet here)");
-    let start = Instant::now();
-    let mut finished = std::collections::BTreeSet::new();
-    loop {
-        let list = ns.get(&["osartifacts"]).context("listing artifacts")?;
-        let items = list["items"].as_array().cloned().unwrap_or_default();
-        let mut waiting = 0;
-        for a in &items {
-            let name = a["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            match a["status"]["phase"].as_str().unwrap_or("Pending") {
-                "Building" if ns.get(&["pod", &format!("{name}-build")]).is_some() => {
-                    if finished.insert(format!("build/{name}")) {
-                        artifacts::finish_build(&ns, &name);
-                    }
-                    waiting += 1;
-                }
-                "Exporting" => {
-                    let jobs = ns
-                        .get(&["jobs", "-l", &format!("build.kairos.io/artifact={name}")])
-                        .and_then(|j| j["items"].as_array().cloned())
-                        .unwrap_or_default();
-                    for j in jobs {
-                        let jn = j["metadata"]["name"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_string();
-                        if finished.insert(format!("job/{jn}")) {
-                            artifacts::finish_export(&ns, &jn);
-                        }
-                    }
-                    waiting += 1;
-                }
-                "Ready" | "Error" => {}
-                _ => waiting += 1,
-            }
-        }
-        let out = k.run(&["get", "osartifacts", "-A"])?;
-        println!(
-            "\n$ kubectl get osartifacts -A   ({}s)\n{}",
-            start.elapsed().as_secs(),
-            out.stdout
-        );
-        if waiting == 0 || start.elapsed() > Duration::from_secs(120) || STOP.load(Ordering::SeqCst)
-        {
-            break;
-        }
-        std::thread::sleep(Duration::from_secs(2));
-    }
-
     say(
-        "apiserver's latency for our webhooks (apiserver_admission_webhook_admission_duration_seconds)",
+        "the operator Pod creates each build's PVC and builder Pod; the kubelet runs them. The \
+         builder images (AuroraBoot, kaniko) cannot be pulled on this machine, so the builds \
+         wait on them and say so in status.message",
     );
-    for l in osartifact_e2e::webhook::webhook_latency_metrics(&env.cp)? {
-        if !l.contains("_bucket") {
-            println!("{l}");
-        }
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) && !STOP.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_secs(5));
     }
+    let out = k.run(&["get", "osartifacts", "-n", "demo", "-o", "wide"])?;
+    println!("$ kubectl get osartifacts -n demo -o wide\n{}", out.stdout);
+    let out = k.run(&[
+        "get",
+        "osartifacts",
+        "-n",
+        "demo",
+        "-o",
+        "custom-columns=NAME:.metadata.name,MESSAGE:.status.message",
+    ])?;
+    println!("{}", out.stdout);
+
+    // Host-side ends of the cluster: the apiserver and the nginx NodePort.
+    let api_port: u16 = env
+        .cp
+        .server
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .context("apiserver port")?;
+    let api = isolation::forward_from_host(std::net::SocketAddr::from((
+        std::net::Ipv4Addr::LOCALHOST,
+        api_port,
+    )))?;
+    let svc = ns
+        .get(&["service", "kairos-operator-nginx"])
+        .context("nginx Service")?;
+    let node_port = svc["spec"]["ports"][0]["nodePort"]
+        .as_u64()
+        .context("nginx NodePort")? as u16;
+    let nginx = isolation::forward_from_host(std::net::SocketAddr::from((NODE_IP, node_port)))?;
+    let kubeconfig = env.data_dir.join("host.kubeconfig");
+    let text = std::fs::read_to_string(&env.cp.admin.kubeconfig)?
+        .replace(&env.cp.server, &format!("https://127.0.0.1:{api}"));
+    std::fs::write(&kubeconfig, text)?;
 
     say(&format!(
-        "the cluster stays up until Ctrl-C. Try:\n    export KUBECONFIG={}\n    kubectl get osartifacts -A\n    kubectl describe osartifact -n demo hello-kairos\nLogs: {}",
-        env.cp.admin.kubeconfig.display(),
+        "the cluster stays up until Ctrl-C. From any shell on this machine:\n    \
+         export KUBECONFIG={}\n    kubectl get osartifacts -A\n    \
+         kubectl describe osartifact -n demo hello-kairos\n    kubectl get pods -A\n\
+         The nginx NodePort ({NODE_IP}:{node_port} inside the cluster) is forwarded to \
+         http://127.0.0.1:{nginx}/ (builds upload there).\nLogs (kubelet, containerd, every \
+         component): {}",
+        kubeconfig.display(),
         env.log_dir.display()
     ));
     while !STOP.load(Ordering::SeqCst) {
@@ -122,6 +145,6 @@ fn main() -> Result<()> {
     say("stopping");
     // The whole cluster goes away: deleting the namespace first would only slow the exit.
     std::mem::forget(ns);
-    // Processes are stopped and the data dir removed by the exit hooks.
+    // Processes, cgroups and host-directory shadows go with the exit hooks.
     Ok(())
 }
