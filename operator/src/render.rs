@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
+use osartifact_gotemplate::{Limits, RenderError, render};
 use osartifact_shared::dockerfile::TEMPLATE_NAME;
-use osartifact_shared::template::{Limits, RenderError, render};
 
 /// Arguments of `osartifact-operator render`: `--jsonl`, or a Dockerfile preview.
 #[derive(clap::Args, Debug, Clone, Default)]

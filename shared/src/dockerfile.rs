@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use osartifact_gotemplate::{Limits, RenderError, Template};
+
 use crate::defaults::DEFAULT_DOCKERFILE_KEY;
 use crate::secrets::{KnownSecrets, SecretLookup};
-use crate::template::{self, Limits, RenderError};
 use crate::types::OSArtifactSpec;
 
 /// Name under which template errors are reported (`template: Dockerfile:3:7: ...`).
@@ -135,12 +136,11 @@ pub fn render(
     })?;
     // Parse and check for forbidden actions before the values are needed, so a broken template is
     // reported even when the values Secret is still missing.
-    let parsed =
-        template::Template::parse(TEMPLATE_NAME, text).map_err(|e| DockerfileError::Template {
-            name: source.name.clone(),
-            key: key.into(),
-            source: RenderError::from(e),
-        })?;
+    let parsed = Template::parse(TEMPLATE_NAME, text).map_err(|e| DockerfileError::Template {
+        name: source.name.clone(),
+        key: key.into(),
+        source: RenderError::from(e),
+    })?;
     if let Some(f) = parsed.forbidden_action() {
         return Err(DockerfileError::Template {
             name: source.name.clone(),

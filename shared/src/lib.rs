@@ -1,5 +1,6 @@
 //! Shared by the operator and the webhook: the OSArtifact API, its validation and defaulting,
-//! the names of derived objects, and a Go `text/template` engine for Dockerfiles.
+//! the names of derived objects, and the rendering of Dockerfile templates (with the
+//! `osartifact-gotemplate` engine).
 
 pub mod crd;
 pub mod defaults;
@@ -7,7 +8,6 @@ pub mod dockerfile;
 pub mod manifest;
 pub mod names;
 pub mod secrets;
-pub mod template;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod types;

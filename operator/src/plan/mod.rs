@@ -197,7 +197,7 @@ pub fn plan(
     let dockerfile = osartifact_shared::dockerfile::render(
         &spec,
         secrets,
-        &osartifact_shared::template::Limits::default(),
+        &osartifact_gotemplate::Limits::default(),
     )?;
     if spec.base_image_dockerfile.is_some() && dockerfile.is_none() {
         // validate() saw the Secret, so this only happens when the caller did not look it up.

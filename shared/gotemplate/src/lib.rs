@@ -1,4 +1,4 @@
-//! A Go `text/template` engine for Dockerfiles that matches Go byte for byte.
+//! A Go `text/template` engine that matches Go byte for byte.
 //!
 //! Data (`.`) is always a `map[string]string` with Go's `missingkey=zero` behaviour (a
 //! missing key renders as ""). Templates that contain `define`, `template` or `block`
@@ -350,8 +350,7 @@ impl Template {
     }
 }
 
-/// Parses, rejects forbidden actions, then executes: what the operator does with a
-/// user Dockerfile template.
+/// Parses, rejects forbidden actions, then executes.
 pub fn render(
     name: &str,
     src: &str,

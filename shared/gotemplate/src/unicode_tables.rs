@@ -1,5 +1,5 @@
 //! Unicode range tables generated from Go's own predicates by
-//! `shared/tests/gotemplate-oracle/unicodegen`. Do not edit.
+//! `shared/gotemplate/tests/oracle/unicodegen`. Do not edit.
 
 /// Go's `unicode.IsLetter`.
 #[rustfmt::skip]

@@ -1,26 +1,23 @@
 //! Conformance of the template engine with Go's `text/template`.
 //!
 //! Runs the public sample (`shared/conformance/gotemplate/cases-with-expect.jsonl` next to the
-//! workspace, skipped when absent) and our own corpus (`tests/gotemplate/cases.jsonl` with Go's
-//! answers in `tests/gotemplate/expected.jsonl`, produced by `tests/gotemplate-oracle`).
+//! workspace, skipped when absent) and our own corpus (`tests/corpus/cases.jsonl` with Go's
+//! answers in `tests/corpus/expected.jsonl`, produced by `tests/oracle`).
 //! Outputs must match byte for byte; errors must match in class (parse / exec); forbidden must
 //! match, except that a Go parse error flagged `forbidden_token` may be reported as forbidden.
 
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use osartifact_shared::template::{Limits, RenderError, render};
+use osartifact_gotemplate::{Limits, RenderError, render};
 use serde_json::Value;
 
 const PUBLIC: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/conformance/gotemplate/cases-with-expect.jsonl"
+    "/../../../shared/conformance/gotemplate/cases-with-expect.jsonl"
 );
-const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/gotemplate/cases.jsonl");
-const EXPECTED: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/gotemplate/expected.jsonl"
-);
+const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/cases.jsonl");
+const EXPECTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/expected.jsonl");
 
 #[derive(Debug, PartialEq)]
 enum Outcome {

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::core::v1::{Container, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::ObjectMeta;
+use osartifact_gotemplate::Limits;
 
 pub use field::{ErrorType, FieldError, quote};
 
@@ -20,7 +21,6 @@ use crate::defaults::{
 use crate::dockerfile::{self, DockerfileError};
 use crate::names;
 use crate::secrets::{KnownSecrets, SecretLookup};
-use crate::template::Limits;
 use crate::types::{MAX_EXPORTERS, OSArtifact, OSArtifactSpec, SecretKeyRef};
 
 /// Who asks: admission tolerates Secrets that do not exist yet (GitOps tools apply in any order);

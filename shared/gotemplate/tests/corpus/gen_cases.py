@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Generates cases.jsonl: templates covering Go text/template features and edge cases.
 
-Expected results come from the Go oracle (../gotemplate-oracle):
+Expected results come from the Go oracle (../oracle):
     python3 gen_cases.py > cases.jsonl
-    (cd ../gotemplate-oracle && go run .) < cases.jsonl > expected.jsonl
+    (cd ../oracle && go run .) < cases.jsonl > expected.jsonl
 """
 import json
 

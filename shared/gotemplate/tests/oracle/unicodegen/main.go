@@ -1,7 +1,7 @@
 // Command unicodegen prints the Rust range tables for the Unicode predicates the
 // template engine needs, computed by calling Go's own predicates on every code point:
 //
-//	go run ./unicodegen > ../../src/template/unicode_tables.rs
+//	go run ./unicodegen > ../../src/unicode_tables.rs
 package main
 
 import (
@@ -46,7 +46,7 @@ func emit(b *strings.Builder, name, doc string, pred func(rune) bool) {
 func main() {
 	var b strings.Builder
 	b.WriteString("//! Unicode range tables generated from Go's own predicates by\n")
-	b.WriteString("//! `shared/tests/gotemplate-oracle/unicodegen`. Do not edit.\n\n")
+	b.WriteString("//! `shared/gotemplate/tests/oracle/unicodegen`. Do not edit.\n\n")
 	emit(&b, "LETTER", "Go's `unicode.IsLetter`.", unicode.IsLetter)
 	emit(&b, "DIGIT", "Go's `unicode.IsDigit`.", unicode.IsDigit)
 	emit(&b, "PRINT", "Go's `strconv.IsPrint` (same as `unicode.IsPrint`).", strconv.IsPrint)
