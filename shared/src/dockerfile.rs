@@ -141,18 +141,13 @@ pub fn render(
         key: key.into(),
         source: RenderError::from(e),
     })?;
-    if let Some(f) = parsed.forbidden_action() {
-        return Err(DockerfileError::Template {
+    parsed
+        .check_forbidden()
+        .map_err(|e| DockerfileError::Template {
             name: source.name.clone(),
             key: key.into(),
-            source: RenderError::Forbidden {
-                name: TEMPLATE_NAME.to_string(),
-                keyword: f.keyword,
-                line: f.line,
-                col: f.col,
-            },
-        });
-    }
+            source: e,
+        })?;
     let Some(values) = template_values(spec, secrets)? else {
         return Ok(None);
     };

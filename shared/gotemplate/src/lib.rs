@@ -2,12 +2,15 @@
 //!
 //! Data (`.`) is always a `map[string]string` with Go's `missingkey=zero` behaviour (a
 //! missing key renders as ""). Templates that contain `define`, `template` or `block`
-//! parse normally but are reported by [`Template::forbidden_action`] and rejected by
-//! [`render`]: forbidden when the source defines any template (also one named like the main
-//! template, which Go would quietly use as its body), or when the tree that runs calls
-//! `{{template}}`. Execution is bounded by [`Limits`]; deep nesting never exhausts the
-//! caller's stack because deep templates are parsed and executed on a helper thread
-//! with a stack sized for them.
+//! parse normally but are reported by [`Template::forbidden_action`], refused by
+//! [`Template::check_forbidden`] and rejected by [`render`]: forbidden when the source
+//! defines any template (also one named like the main template, which Go would quietly use
+//! as its body), or when the tree that runs calls `{{template}}`. Execution is bounded by
+//! [`Limits`]; deep nesting never exhausts the caller's stack because deep templates are
+//! parsed and executed on a helper thread with a stack sized for them.
+//!
+//! The API is three steps, [`Template::parse`], [`Template::check_forbidden`] and
+//! [`Template::execute`], and [`render`], which does all three.
 //!
 //! Line numbers are 1-based; columns are Go's: the 0-based byte offset within the line.
 
@@ -304,6 +307,20 @@ impl Template {
         self.forbidden
     }
 
+    /// [`RenderError::Forbidden`] for the first forbidden action, so that a caller can
+    /// refuse a template before it has the data to execute it with.
+    pub fn check_forbidden(&self) -> Result<(), RenderError> {
+        match self.forbidden {
+            Some(f) => Err(RenderError::Forbidden {
+                name: self.name.clone(),
+                keyword: f.keyword,
+                line: f.line,
+                col: f.col,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Executes with `.` = `data` (Go's `missingkey=zero` on `map[string]string`).
     pub fn execute(
         &self,
@@ -358,14 +375,7 @@ pub fn render(
     limits: &Limits,
 ) -> Result<Vec<u8>, RenderError> {
     let t = Template::parse(name, src)?;
-    if let Some(f) = t.forbidden_action() {
-        return Err(RenderError::Forbidden {
-            name: name.to_string(),
-            keyword: f.keyword,
-            line: f.line,
-            col: f.col,
-        });
-    }
+    t.check_forbidden()?;
     Ok(t.execute(data, limits)?)
 }
 
@@ -488,6 +498,24 @@ mod tests {
             run("{{define\"x\"}}{{end}}").err().map(|e| e.class()),
             Some("parse")
         );
+    }
+
+    #[test]
+    fn check_forbidden_refuses_like_render() {
+        let src = "FROM x\n {{if .A}}{{block \"y\" .}}{{end}}{{end}}";
+        let checked = Template::parse("Dockerfile", src).map(|t| t.check_forbidden());
+        assert_eq!(
+            checked,
+            Ok(Err(RenderError::Forbidden {
+                name: "Dockerfile".into(),
+                keyword: "block",
+                line: 2,
+                col: 12,
+            }))
+        );
+        assert_eq!(checked.ok().and_then(Result::err), run(src).err());
+        let t = Template::parse("Dockerfile", "{{.template}} define");
+        assert_eq!(t.map(|t| t.check_forbidden()), Ok(Ok(())));
     }
 
     #[test]
