@@ -33,3 +33,8 @@ pub fn get_bytes(addr: &str, path: &str) -> Result<(u16, Vec<u8>)> {
     let body = buf.get(split + 4..).map(<[u8]>::to_vec).unwrap_or_default();
     Ok((code, body))
 }
+
+/// `GET path` on 127.0.0.1:`port` (the admin listeners speak plain HTTP).
+pub fn get_local(port: u16, path: &str) -> Result<(u16, String)> {
+    get(&format!("127.0.0.1:{port}"), path)
+}

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+use crate::http;
 use crate::identity::{Identity, SYSTEM_NAMESPACE};
 use crate::paths;
 use crate::procs::{Proc, free_port};
-use crate::webhook::http_get;
 
 /// A running operator replica.
 pub struct Operator {
@@ -86,7 +86,7 @@ impl Operator {
 
     /// The replica's /metrics.
     pub fn metrics(&self) -> Result<String> {
-        Ok(http_get(self.admin_port, "/metrics")?.1)
+        Ok(http::get_local(self.admin_port, "/metrics")?.1)
     }
 
     /// Whether the process is running.

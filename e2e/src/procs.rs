@@ -223,7 +223,7 @@ impl Proc {
             if !self.is_running() {
                 anyhow::bail!("{} exited:\n{}", self.name, self.tail(30));
             }
-            match crate::webhook::http_get(port, path) {
+            match crate::http::get_local(port, path) {
                 Ok((code, _)) if accept(code) => Ok(Some(())),
                 Ok((code, body)) => {
                     *last = format!("{code} {body}");

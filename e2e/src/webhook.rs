@@ -97,7 +97,7 @@ impl Webhook {
 
     /// The webhook's own /metrics (admin listener).
     pub fn metrics(&self) -> Result<String> {
-        let (code, body) = http_get(self.admin_port, "/metrics")?;
+        let (code, body) = crate::http::get_local(self.admin_port, "/metrics")?;
         if code != 200 {
             bail!("webhook /metrics answered {code}");
         }
@@ -219,9 +219,4 @@ pub fn webhook_latency_metrics(cp: &ControlPlane) -> Result<Vec<String>> {
         })
         .map(str::to_string)
         .collect())
-}
-
-/// Plain HTTP/1.0 GET on 127.0.0.1:`port` (the admin listeners speak plain HTTP).
-pub fn http_get(port: u16, path: &str) -> Result<(u16, String)> {
-    crate::http::get(&format!("127.0.0.1:{port}"), path)
 }

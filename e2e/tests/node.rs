@@ -695,3 +695,56 @@ fn a_build_whose_image_cannot_be_pulled_says_so_and_a_deleted_builder_pod_ends_i
         "a second builder pod was created"
     );
 }
+
+#[test]
+fn deleting_an_artifact_mid_build_removes_its_running_pod_and_volume() {
+    let e = env();
+    let ns = e.namespace("gc");
+    let out = ns.k_stdin(
+        &["apply", "-f", "-"],
+        Some(r#"{"apiVersion":"build.kairos.io/v1alpha2","kind":"OSArtifact","metadata":{"name":"doomed"},"spec":{"imageName":"quay.io/kairos/x:v1","iso":true}}"#),
+    );
+    assert!(out.success, "{out}");
+    // The kubelet has the pod (its sandbox started, its first step pulling) and the PVC is bound.
+    ns.wait_for(
+        &["pod", "doomed-build"],
+        "the builder pod on the node",
+        Duration::from_secs(120),
+        |v| v["status"]["initContainerStatuses"][0]["state"]["waiting"].is_object(),
+    );
+    let pvc = ns.wait_for(
+        &["pvc", "doomed-artifacts"],
+        "the artifacts PVC bound",
+        Duration::from_secs(60),
+        |v| v["status"]["phase"] == "Bound",
+    );
+    let pv = pvc["spec"]["volumeName"].as_str().unwrap().to_string();
+    let d = ns.k(&[
+        "delete",
+        "osartifact",
+        "doomed",
+        "--wait=true",
+        "--timeout=60s",
+    ]);
+    assert!(d.success, "{d}");
+    // Owner references, not finalizers: the garbage collector and the kubelet do the rest.
+    poll(
+        "the pod, PVC and PV to go",
+        Duration::from_secs(120),
+        |last| {
+            let pod = ns.get(&["pod", "doomed-build"]);
+            let pvc = ns.get(&["pvc", "doomed-artifacts"]);
+            let pv_left = e
+                .k()
+                .run(&["get", "pv", &pv, "--ignore-not-found", "-o", "name"])?
+                .stdout;
+            *last = format!(
+                "pod {:?} pvc {:?} pv {pv_left:?}",
+                pod.is_some(),
+                pvc.is_some()
+            );
+            Ok((pod.is_none() && pvc.is_none() && pv_left.trim().is_empty()).then_some(()))
+        },
+    )
+    .unwrap();
+}

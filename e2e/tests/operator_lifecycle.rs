@@ -171,13 +171,13 @@ fn the_leader_reports_ready_once_its_watches_have_synced() {
         "the operator's /readyz to answer 200",
         std::time::Duration::from_secs(30),
         |last| {
-            let (code, body) = osartifact_e2e::webhook::http_get(port, "/readyz")?;
+            let (code, body) = osartifact_e2e::http::get_local(port, "/readyz")?;
             *last = format!("{code} {body}");
             Ok((code == 200).then_some(body))
         },
     )
     .unwrap();
     assert!(body.contains("ready"), "{body}");
-    let (code, _) = osartifact_e2e::webhook::http_get(port, "/livez").unwrap();
+    let (code, _) = osartifact_e2e::http::get_local(port, "/livez").unwrap();
     assert_eq!(code, 200);
 }

@@ -32,6 +32,11 @@ impl Health {
         self.shutting_down.store(true, Ordering::SeqCst);
     }
 
+    /// Whether a termination signal has arrived (the listener may still be open).
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
     pub fn ready(&self) -> Result<(), &'static str> {
         if self.shutting_down.load(Ordering::SeqCst) {
             return Err("shutting down");

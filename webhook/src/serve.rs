@@ -122,10 +122,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         signal_cancel.cancel();
     });
 
+    let app = close_when_draining(router(state), health.clone());
     serve_tls(
         listener,
         server_config(resolver),
-        router(state),
+        app,
         ServerOptions {
             header_read_timeout: args.header_read_timeout,
             shutdown_grace: args.shutdown_grace,
@@ -158,5 +159,52 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Once shutdown begins, every response closes its connection. Established connections keep
+/// reaching this Pod after its endpoint is gone (conntrack keeps their DNAT), so the apiserver
+/// must learn to open new ones before the listener closes: a response saying
+/// `Connection: close` is the race-free way; closing an idle pooled connection is not (a request
+/// written onto it at that moment fails with a broken pipe, as the one-node cluster showed).
+fn close_when_draining(app: axum::Router, health: Arc<admin::Health>) -> axum::Router {
+    app.layer(axum::middleware::map_response(
+        move |mut res: axum::response::Response| {
+            let health = health.clone();
+            async move {
+                if health.is_shutting_down() {
+                    res.headers_mut().insert(
+                        axum::http::header::CONNECTION,
+                        axum::http::HeaderValue::from_static("close"),
+                    );
+                }
+                res
+            }
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn responses_close_their_connection_once_shutdown_begins() {
+        let health = admin::Health::new(CertResolver::new());
+        let app = close_when_draining(
+            axum::Router::new().route("/x", axum::routing::get(|| async { "ok" })),
+            health.clone(),
+        );
+        let get = || {
+            axum::http::Request::get("/x")
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let res = app.clone().oneshot(get()).await.unwrap();
+        assert!(res.headers().get(axum::http::header::CONNECTION).is_none());
+        health.begin_shutdown();
+        let res = app.oneshot(get()).await.unwrap();
+        assert_eq!(res.headers()[axum::http::header::CONNECTION], "close");
     }
 }
