@@ -151,13 +151,7 @@ impl Env {
         ])?
         .ok()
         .context("installing manifests/rbac")?;
-        k.run(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/osartifacts.build.kairos.io",
-        ])?
-        .ok()?;
+        wait_crd_established(&k)?;
         Ok(())
     }
 
@@ -188,13 +182,7 @@ impl Env {
         k.run(&["apply", "-k", &overlay.display().to_string()])?
             .ok()
             .context("kubectl apply -k (manifests/default with the local images)")?;
-        k.run(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/osartifacts.build.kairos.io",
-        ])?
-        .ok()?;
+        wait_crd_established(&k)?;
         for d in ["osartifact-operator", "osartifact-webhook"] {
             k.run(&[
                 "rollout",
@@ -422,4 +410,16 @@ pub fn relative_path(from: &std::path::Path, to: &std::path::Path) -> String {
             .map(|c| c.as_os_str().to_string_lossy().into_owned()),
     );
     parts.join("/")
+}
+
+/// Waits until the apiserver serves the OSArtifact CRD.
+fn wait_crd_established(k: &Kubectl) -> Result<()> {
+    k.run(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/osartifacts.build.kairos.io",
+    ])?
+    .ok()?;
+    Ok(())
 }

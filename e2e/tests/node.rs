@@ -25,6 +25,19 @@ fn manifest(y: &str) -> String {
     y.replace("{BUSYBOX}", &busybox_image())
 }
 
+/// A minimal ISO OSArtifact named `name` (its helper images cannot be pulled here).
+fn iso_artifact(name: &str) -> String {
+    format!(
+        r#"{{"apiVersion":"build.kairos.io/v1alpha2","kind":"OSArtifact","metadata":{{"name":"{name}"}},"spec":{{"imageName":"quay.io/kairos/x:v1","iso":true}}}}"#
+    )
+}
+
+/// Applies [`iso_artifact`] in `ns`, asserting success.
+fn apply_iso_artifact(ns: &osartifact_e2e::Ns, name: &str) {
+    let out = ns.k_stdin(&["apply", "-f", "-"], Some(&iso_artifact(name)));
+    assert!(out.success, "{out}");
+}
+
 fn phase(v: &Value) -> &str {
     v["status"]["phase"].as_str().unwrap_or_default()
 }
@@ -389,7 +402,7 @@ fn the_product_runs_as_pods_and_the_apiserver_calls_the_webhook_pods() {
     let bad = ns.k_with(
         &e.k_as(&alice),
         &["apply", "-f", "-"],
-        Some(r#"{"apiVersion":"build.kairos.io/v1alpha2","kind":"OSArtifact","metadata":{"name":"by-alice"},"spec":{"imageName":"quay.io/kairos/x:v1","iso":true}}"#),
+        Some(&iso_artifact("by-alice")),
     );
     assert!(!bad.success, "{bad}");
     assert!(
@@ -418,11 +431,7 @@ fn deleting_a_webhook_pod_never_fails_a_request() {
         .unwrap()
         .stdout;
     assert!(!victim.is_empty());
-    let obj = |i: usize| {
-        format!(
-            r#"{{"apiVersion":"build.kairos.io/v1alpha2","kind":"OSArtifact","metadata":{{"name":"a{i}"}},"spec":{{"imageName":"quay.io/kairos/x:v1","iso":true}}}}"#
-        )
-    };
+    let obj = |i: usize| iso_artifact(&format!("a{i}"));
     let del = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_secs(1));
         env()
@@ -515,11 +524,7 @@ fn deleting_the_operator_pod_hands_over_the_lease_and_loses_no_work() {
         .unwrap();
     assert!(d.success, "{d}");
     // Created while no operator runs: the next holder must pick it up.
-    let out = ns.k_stdin(
-        &["apply", "-f", "-"],
-        Some(r#"{"apiVersion":"build.kairos.io/v1alpha2","kind":"OSArtifact","metadata":{"name":"during-handover"},"spec":{"imageName":"quay.io/kairos/x:v1","iso":true}}"#),
-    );
-    assert!(out.success, "{out}");
+    apply_iso_artifact(&ns, "during-handover");
     let second = poll(
         "another operator Pod to take the Lease",
         Duration::from_secs(120),
@@ -640,11 +645,7 @@ fn a_build_whose_image_cannot_be_pulled_says_so_and_a_deleted_builder_pod_ends_i
     let ns = e.namespace("pull-failure");
     // The shipped helper images are not in any registry this cluster can reach, so the
     // kubelet reports the first step's pull failure; the operator Pod relays it.
-    let out = ns.k_stdin(
-        &["apply", "-f", "-"],
-        Some(r#"{"apiVersion":"build.kairos.io/v1alpha2","kind":"OSArtifact","metadata":{"name":"unpullable"},"spec":{"imageName":"quay.io/kairos/x:v1","iso":true}}"#),
-    );
-    assert!(out.success, "{out}");
+    apply_iso_artifact(&ns, "unpullable");
     let obj = ns.wait_for(
         &["osartifact", "unpullable"],
         "the pull failure in status.message",
@@ -700,11 +701,7 @@ fn a_build_whose_image_cannot_be_pulled_says_so_and_a_deleted_builder_pod_ends_i
 fn deleting_an_artifact_mid_build_removes_its_running_pod_and_volume() {
     let e = env();
     let ns = e.namespace("gc");
-    let out = ns.k_stdin(
-        &["apply", "-f", "-"],
-        Some(r#"{"apiVersion":"build.kairos.io/v1alpha2","kind":"OSArtifact","metadata":{"name":"doomed"},"spec":{"imageName":"quay.io/kairos/x:v1","iso":true}}"#),
-    );
-    assert!(out.success, "{out}");
+    apply_iso_artifact(&ns, "doomed");
     // The kubelet has the pod (its sandbox started, its first step pulling) and the PVC is bound.
     ns.wait_for(
         &["pod", "doomed-build"],
