@@ -138,11 +138,11 @@ images registry="ghcr.io/kairos-io" tag="dev":
     fi
     for b in operator webhook; do
       ref="{{ registry }}/osartifact-$b:{{ tag }}"
-      echo "==> $engine: $ref (images/$b.Dockerfile)" >&2
+      echo "==> $engine: $ref (images/Dockerfile, target osartifact-$b)" >&2
       case $engine in
-        docker) DOCKER_BUILDKIT=1 docker build -f "images/$b.Dockerfile" -t "$ref" . ;;
-        podman) podman build -f "images/$b.Dockerfile" --ignorefile "images/$b.Dockerfile.dockerignore" -t "$ref" . ;;
-        buildah) buildah build -f "images/$b.Dockerfile" --ignorefile "images/$b.Dockerfile.dockerignore" -t "$ref" . ;;
+        docker) DOCKER_BUILDKIT=1 docker build -f images/Dockerfile --target "osartifact-$b" -t "$ref" . ;;
+        podman) podman build -f images/Dockerfile --target "osartifact-$b" --ignorefile images/Dockerfile.dockerignore -t "$ref" . ;;
+        buildah) buildah build -f images/Dockerfile --target "osartifact-$b" --ignorefile images/Dockerfile.dockerignore -t "$ref" . ;;
         *) echo "just images: unknown engine '$engine' (docker, podman, buildah)" >&2; exit 1 ;;
       esac
     done

@@ -399,7 +399,7 @@ pub fn push_as(
     Ok(())
 }
 
-/// What images/operator.Dockerfile and images/webhook.Dockerfile build, without their build
+/// What the two targets of images/Dockerfile build, without their build
 /// stage: `binary` at /usr/local/bin/`name` on the files of distroless static:nonroot that a
 /// static binary can notice (users and groups, /tmp, the nonroot home, CA certificates from
 /// the host), run as 65532:65532 in /home/nonroot with distroless's `PATH` and `SSL_CERT_FILE`,

@@ -148,7 +148,7 @@ pub fn node_tool(name: &str) -> Result<PathBuf> {
 pub const IMAGE_TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// A product binary linked statically (`just images-local` builds them): what the local
-/// images carry, as the musl build of images/*.Dockerfile would.
+/// images carry, as the musl build of images/Dockerfile would.
 pub fn static_product_binary(name: &str) -> Result<PathBuf> {
     let p = target_dir().join(IMAGE_TARGET).join("release").join(name);
     if !p.is_file() {

@@ -1,6 +1,6 @@
 //! e2e/src/oci.rs without a registry: the layouts it writes are read back (index, manifest,
 //! config, the layer's tar entries) with every digest and size recomputed here; the product
-//! images are checked against images/*.Dockerfile; the busybox and pause images are inspected;
+//! images are checked against images/Dockerfile; the busybox and pause images are inspected;
 //! skopeo's errors reach the caller.
 
 use std::collections::BTreeMap;
@@ -391,8 +391,8 @@ fn bad_entries_are_errors_that_name_the_path() {
     );
 }
 
-/// The final stage of a Dockerfile: its instructions with continuation lines joined.
-fn final_stage(dockerfile: &Path) -> Vec<(String, String)> {
+/// A Dockerfile stage: its instructions with continuation lines joined.
+fn target_stage(dockerfile: &Path, target: &str) -> Vec<(String, String)> {
     let text = fs::read_to_string(dockerfile).unwrap();
     let (mut lines, mut cur) = (Vec::new(), String::new());
     for l in text.lines().map(str::trim) {
@@ -410,13 +410,19 @@ fn final_stage(dockerfile: &Path) -> Vec<(String, String)> {
             (i.to_ascii_uppercase(), rest.trim().to_string())
         })
         .collect();
-    let last_from = instructions.iter().rposition(|(i, _)| i == "FROM").unwrap();
+    let is_from = |i: &(String, String)| i.0 == "FROM";
+    let start = (instructions.iter())
+        .position(|i| is_from(i) && i.1.ends_with(&format!(" AS {target}")))
+        .unwrap_or_else(|| panic!("{}: no stage {target}", dockerfile.display()));
     assert!(
-        last_from > 0,
+        start > 0,
         "{}: expected a build stage",
         dockerfile.display()
     );
-    instructions[last_from..].to_vec()
+    let end = (instructions.iter().skip(start + 1))
+        .position(is_from)
+        .map_or(instructions.len(), |n| start + 1 + n);
+    instructions[start..end].to_vec()
 }
 
 fn only<'a>(stage: &'a [(String, String)], instruction: &str) -> &'a str {
@@ -427,7 +433,7 @@ fn only<'a>(stage: &'a [(String, String)], instruction: &str) -> &'a str {
     assert_eq!(
         found.len(),
         1,
-        "one {instruction} expected in the final stage: {stage:?}"
+        "one {instruction} expected in the stage: {stage:?}"
     );
     found[0]
 }
@@ -435,21 +441,21 @@ fn only<'a>(stage: &'a [(String, String)], instruction: &str) -> &'a str {
 #[test]
 fn dockerfiles_agree_with_the_locally_built_product_images() {
     for name in ["osartifact-operator", "osartifact-webhook"] {
-        let short = name.trim_start_matches("osartifact-");
-        let dockerfile = paths::workspace().join(format!("images/{short}.Dockerfile"));
-        let stage = final_stage(&dockerfile);
-        let ctx = dockerfile.display();
+        let dockerfile = paths::workspace().join("images/Dockerfile");
+        let stage = target_stage(&dockerfile, name);
+        let ctx = format!("{} (target {name})", dockerfile.display());
 
-        // Everything the final stage does is modelled by product_image: no RUN (no shell
+        // Everything the target stage does is modelled by product_image: no RUN (no shell
         // there), no ENV/WORKDIR/LABEL this test would not compare.
         for (i, _) in &stage {
             let known = ["FROM", "COPY", "USER", "ENTRYPOINT"];
-            assert!(known.contains(&i.as_str()), "{ctx}: final stage has {i}");
+            assert!(known.contains(&i.as_str()), "{ctx}: the stage has {i}");
         }
         // The base is distroless static, nonroot variant: the files it provides are the base
         // files product_image adds (checked below).
         let from = only(&stage, "FROM");
         let image = from.split_whitespace().next().unwrap();
+        assert!(from.ends_with(&format!(" AS {name}")), "{ctx}: {from}");
         let image = image.split('@').next().unwrap();
         let (repo, tag) = image.rsplit_once(':').unwrap();
         assert!(
