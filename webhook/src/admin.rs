@@ -1,16 +1,12 @@
-//! The plain-HTTP admin listener: `/livez`, `/readyz`, `/metrics`. Kept off the TLS port so
-//! probes and scrapes need no certificate and never queue behind admission traffic.
+//! The webhook's side of the plain-HTTP admin listener (`/livez`, `/readyz`, `/metrics`, served by
+//! `osartifact-admin`): what readiness means here. Kept off the TLS port so probes and scrapes
+//! need no certificate and never queue behind admission traffic.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
+pub use osartifact_admin::router;
 
-use crate::metrics::Metrics;
 use crate::tls::CertResolver;
 
 /// Readiness: a certificate is loaded and shutdown has not begun.
@@ -48,33 +44,8 @@ impl Health {
     }
 }
 
-#[derive(Clone)]
-struct AdminState {
-    health: Arc<Health>,
-    metrics: Arc<Metrics>,
-}
-
-pub fn router(health: Arc<Health>, metrics: Arc<Metrics>) -> Router {
-    Router::new()
-        .route("/livez", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_handler))
-        .with_state(AdminState { health, metrics })
-}
-
-async fn readyz(State(s): State<AdminState>) -> impl IntoResponse {
-    match s.health.ready() {
-        Ok(()) => (StatusCode::OK, "ok".to_string()),
-        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why.to_string()),
+impl osartifact_admin::Readiness for Health {
+    fn check(&self) -> Result<&'static str, &'static str> {
+        self.ready().map(|()| "ok")
     }
-}
-
-async fn metrics_handler(State(s): State<AdminState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        s.metrics.encode(),
-    )
 }

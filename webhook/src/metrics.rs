@@ -140,9 +140,12 @@ impl Metrics {
     }
 
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        osartifact_admin::encode(&self.registry)
+    }
+}
+
+impl osartifact_admin::MetricsSource for Metrics {
+    fn encode(&self) -> String {
+        Metrics::encode(self)
     }
 }

@@ -99,13 +99,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(listen = %args.listen, admin = %args.admin_listen, "serving");
 
     let admin_cancel = CancellationToken::new();
-    let admin_app = admin::router(health.clone(), metrics.clone());
-    let admin_stop = admin_cancel.clone();
+    let admin_serve = osartifact_admin::serve(
+        admin_listener,
+        health.clone(),
+        metrics.clone(),
+        admin_cancel.clone(),
+    );
     let admin_task = tokio::spawn(async move {
-        let r = axum::serve(admin_listener, admin_app)
-            .with_graceful_shutdown(async move { admin_stop.cancelled().await })
-            .await;
-        if let Err(e) = r {
+        if let Err(e) = admin_serve.await {
             tracing::error!(error = %e, "admin listener failed");
         }
     });
