@@ -1,15 +1,11 @@
-//! Plain-HTTP admin listener: `/livez` (the process serves), `/readyz` (the watches have synced, or
-//! this replica is a standby waiting for the lease; false once shutdown begins) and `/metrics`.
+//! The operator's side of the plain-HTTP admin listener (`/livez`, `/readyz`, `/metrics`, served
+//! by `osartifact-admin`): ready once the watches have synced, or while this replica is a standby
+//! waiting for the lease; false once shutdown begins.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
@@ -25,38 +21,17 @@ impl Health {
     }
 }
 
-#[derive(Clone)]
-struct AppState {
-    health: Arc<Health>,
-    metrics: Arc<Metrics>,
-}
-
-pub fn router(health: Arc<Health>, metrics: Arc<Metrics>) -> Router {
-    Router::new()
-        .route("/livez", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_handler))
-        .with_state(AppState { health, metrics })
-}
-
-async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    if s.health.ready.load(Ordering::SeqCst) {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+impl osartifact_admin::Readiness for Health {
+    fn check(&self) -> Result<&'static str, &'static str> {
+        if self.ready.load(Ordering::SeqCst) {
+            Ok("ready")
+        } else {
+            Err("not ready")
+        }
     }
 }
 
-async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        s.metrics.encode(),
-    )
-}
-
+/// Binds `addr` and serves until `shutdown`; a bind failure is the task's result.
 pub async fn serve(
     addr: SocketAddr,
     health: Arc<Health>,
@@ -65,7 +40,22 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "admin listener serving /livez, /readyz, /metrics");
-    axum::serve(listener, router(health, metrics))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    osartifact_admin::serve(listener, health, metrics, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use osartifact_admin::Readiness;
+
+    use super::*;
+
+    #[test]
+    fn readiness_follows_the_flag_with_the_bodies_probes_see() {
+        let health = Health::default();
+        assert_eq!(health.check(), Err("not ready"));
+        health.set_ready(true);
+        assert_eq!(health.check(), Ok("ready"));
+        health.set_ready(false);
+        assert_eq!(health.check(), Err("not ready"));
+    }
 }

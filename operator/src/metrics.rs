@@ -104,13 +104,14 @@ impl Metrics {
             histogram: &self.duration,
         }
     }
+}
 
-    /// The OpenMetrics text exposition.
-    pub fn encode(&self) -> String {
-        let mut out = String::new();
-        if let Ok(r) = self.registry.lock() {
-            let _ = prometheus_client::encoding::text::encode(&mut out, &r);
-        }
-        out
+impl osartifact_admin::MetricsSource for Metrics {
+    /// The OpenMetrics text exposition; empty if a panic poisoned the registry lock.
+    fn encode(&self) -> String {
+        self.registry
+            .lock()
+            .map(|r| osartifact_admin::encode(&r))
+            .unwrap_or_default()
     }
 }
