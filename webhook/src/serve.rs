@@ -113,11 +113,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let signal_health = health.clone();
     let signal_cancel = cancel.clone();
+    let drain = CancellationToken::new();
+    let signal_drain = drain.clone();
     let delay = args.shutdown_delay;
     tokio::spawn(async move {
         wait_for_signal().await;
-        // Unready first, so endpoints stop sending us new connections, then stop accepting.
+        // Unready first, so endpoints stop sending us new connections; existing connections
+        // start closing gracefully (clients reconnect to the other replicas) while we still
+        // accept; then stop accepting.
         signal_health.begin_shutdown();
+        signal_drain.cancel();
         tracing::info!(delay = ?delay, "shutdown requested; readiness is now false");
         tokio::time::sleep(delay).await;
         signal_cancel.cancel();
@@ -131,6 +136,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ServerOptions {
             header_read_timeout: args.header_read_timeout,
             shutdown_grace: args.shutdown_grace,
+            drain: Some(drain),
         },
         cancel,
     )

@@ -1,5 +1,8 @@
 //! The TLS accept loop: tokio-rustls + hyper-util (HTTP/1.1 and h2), with a handshake deadline,
-//! a header-read timeout and graceful shutdown (stop accepting, then drain in-flight requests).
+//! a header-read timeout and graceful shutdown: from `drain` on, every connection, open or new,
+//! is shut down gracefully (h2 GOAWAY, HTTP/1 close after the response in flight) while the
+//! listener still accepts; from `shutdown` on, nothing is accepted and every connection task,
+//! handshakes included, gets up to `shutdown_grace` to finish.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,12 +10,12 @@ use std::time::Duration;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
@@ -20,6 +23,10 @@ pub struct ServerOptions {
     pub header_read_timeout: Duration,
     /// Longest wait for in-flight requests once the listener is closed.
     pub shutdown_grace: Duration,
+    /// Cancelled when shutdown begins (before `shutdown`): connections start closing
+    /// gracefully while the listener still accepts, so clients move to other replicas before
+    /// this one stops answering. Without it, draining starts at `shutdown`.
+    pub drain: Option<CancellationToken>,
 }
 
 impl Default for ServerOptions {
@@ -27,6 +34,7 @@ impl Default for ServerOptions {
         Self {
             header_read_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(20),
+            drain: None,
         }
     }
 }
@@ -40,7 +48,16 @@ pub async fn serve_tls(
     shutdown: CancellationToken,
 ) {
     let acceptor = TlsAcceptor::from(tls);
-    let graceful = GracefulShutdown::new();
+    // Cancelled by `drain` or, at the latest, by `shutdown`.
+    let draining = CancellationToken::new();
+    if let Some(drain) = opts.drain.clone() {
+        let draining = draining.clone();
+        tokio::spawn(async move {
+            drain.cancelled().await;
+            draining.cancel();
+        });
+    }
+    let tasks = TaskTracker::new();
     loop {
         let (tcp, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -57,9 +74,9 @@ pub async fn serve_tls(
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let app = app.clone();
-        let watcher = graceful.watcher();
+        let draining = draining.clone();
         let timeout = opts.header_read_timeout;
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let tls = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
@@ -78,16 +95,25 @@ pub async fn serve_tls(
                 .header_read_timeout(timeout);
             builder.http2().timer(TokioTimer::new());
             let conn = builder
-                .serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(app))
-                .into_owned();
-            if let Err(e) = watcher.watch(conn).await {
+                .serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(app));
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = draining.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
     }
     drop(listener);
-    tracing::info!(connections = graceful.count(), "listener closed; draining");
-    if tokio::time::timeout(opts.shutdown_grace, graceful.shutdown())
+    draining.cancel();
+    tasks.close();
+    tracing::info!(connections = tasks.len(), "listener closed; draining");
+    if tokio::time::timeout(opts.shutdown_grace, tasks.wait())
         .await
         .is_err()
     {
