@@ -35,6 +35,8 @@ snapshot() {
     /var/log/containers /run/containerd; do
     [[ -e $p ]] && echo "path $p" || true
   done
+  # The suite's temp dirs (each test binary removes its own at exit).
+  printf 'tmpdirs %s\n' "$(find /tmp -maxdepth 1 -name 'osartifact-e2e-*' 2>/dev/null | wc -l)"
 }
 
 if [[ ${1:-} == --check ]]; then

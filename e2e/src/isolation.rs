@@ -401,6 +401,7 @@ pub fn cleanup() {
         return;
     };
     detach_loop_devices(&l.dir);
+    unmount_below(&l.dir);
     l.cgroup.take();
     // Innermost first, so that a parent created for a child is empty when its turn comes.
     while let Some(d) = l.host_dirs.pop() {
@@ -427,4 +428,28 @@ pub fn shadow_host_dirs(dir: &Path) -> Result<Vec<HostDir>> {
         .iter()
         .map(|p| HostDir::bind(&dir.join(p.trim_start_matches('/').replace('/', "_")), p))
         .collect()
+}
+
+/// Detaches every mount below `dir` in this namespace, deepest first (kubelet volumes,
+/// container roots), so that the run's temp dir can be removed at exit.
+fn unmount_below(dir: &Path) {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    // Field 5 is the mount point; octal escapes (\040 for a space) do not occur in our paths.
+    let mut points: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(PathBuf::from)
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for p in points {
+        if let Ok(c) = CString::new(p.as_os_str().as_encoded_bytes()) {
+            // SAFETY: unmounting a mount of this run in the private mount namespace.
+            unsafe {
+                libc::umount2(c.as_ptr(), libc::MNT_DETACH);
+            }
+        }
+    }
 }
