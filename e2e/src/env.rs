@@ -209,6 +209,44 @@ impl Env {
         )
     }
 
+    /// manifests/nginx in `ns` as a user installs it: an overlay that only names the image
+    /// (Debian's nginx, pushed to the cluster's registry), applied, rolled out; returns the
+    /// Service's NodePort.
+    pub fn install_nginx(&self, ns: &Ns) -> Result<u16> {
+        let node = self.node.as_ref().context("install_nginx needs the node")?;
+        node.push_image(
+            "nginx",
+            &crate::images::nginx_image()?,
+            &format!("{}/nginx:debian", net::registry()),
+        )?;
+        let overlay = self.data_dir.join(format!("nginx-{}", ns.name));
+        std::fs::create_dir_all(&overlay)?;
+        let base = relative_path(&overlay, &paths::workspace().join("manifests/nginx"));
+        std::fs::write(
+            overlay.join("kustomization.yaml"),
+            format!(
+                "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {base}\nimages:\n  - name: nginx\n    newName: {}/nginx\n    newTag: debian\n",
+                net::registry()
+            ),
+        )?;
+        ns.k(&["apply", "-k", &overlay.display().to_string()])
+            .ok()?;
+        ns.k(&[
+            "rollout",
+            "status",
+            "deployment/kairos-operator-nginx",
+            "--timeout=120s",
+        ])
+        .ok()?;
+        let svc = ns
+            .get(&["service", "kairos-operator-nginx"])
+            .context("the nginx Service")?;
+        let port = svc["spec"]["ports"][0]["nodePort"]
+            .as_u64()
+            .context("the nginx NodePort")?;
+        Ok(u16::try_from(port)?)
+    }
+
     /// kubectl as admin.
     pub fn k(&self) -> Kubectl {
         self.cp.kubectl()

@@ -15,7 +15,7 @@ use crate::isolation::{self, CgroupRoot};
 use crate::net::{self, NODE_IP};
 use crate::oci;
 use crate::paths;
-use crate::procs::{Proc, free_port, tail_file};
+use crate::procs::{Proc, free_port};
 use crate::wait::poll;
 
 /// The sandbox ("pause") image every pod starts with.
@@ -527,11 +527,6 @@ conntrack:
             reference,
             Some((user, password)),
         )
-    }
-
-    /// The kubelet's log file.
-    pub fn kubelet_log(&self) -> String {
-        tail_file(&self.log_dir.join("kubelet.log"), 40)
     }
 }
 

@@ -563,39 +563,8 @@ fn deleting_the_operator_pod_hands_over_the_lease_and_loses_no_work() {
 #[test]
 fn the_nginx_kustomization_serves_uploads_through_its_service_and_nodeport() {
     let e = env();
-    let node = e.node.as_ref().unwrap();
     let ns = e.namespace("nginx");
-    let image = format!("{}/nginx:debian", net::registry());
-    node.push_image(
-        "nginx",
-        &osartifact_e2e::images::nginx_image().unwrap(),
-        &image,
-    )
-    .unwrap();
-    // The user's way: an overlay on manifests/nginx that only names the image to run.
-    let overlay = e.data_dir.join(format!("nginx-{}", ns.name));
-    std::fs::create_dir_all(&overlay).unwrap();
-    let base = osartifact_e2e::env::relative_path(
-        &overlay,
-        &osartifact_e2e::paths::workspace().join("manifests/nginx"),
-    );
-    std::fs::write(
-        overlay.join("kustomization.yaml"),
-        format!(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {base}\nimages:\n  - name: nginx\n    newName: {}/nginx\n    newTag: debian\n",
-            net::registry()
-        ),
-    )
-    .unwrap();
-    let out = ns.k(&["apply", "-k", &overlay.display().to_string()]);
-    assert!(out.success, "{out}");
-    let r = ns.k(&[
-        "rollout",
-        "status",
-        "deployment/kairos-operator-nginx",
-        "--timeout=120s",
-    ]);
-    assert!(r.success, "{r}");
+    let node_port = e.install_nginx(&ns).unwrap();
 
     // An upload as the user docs' exporters do it: PUT to the Service name from a pod.
     let body = "kairos-iso-bytes\n";
@@ -625,8 +594,6 @@ spec:
     assert_eq!(phase(&done), "Succeeded", "{logs}");
     assert!(logs.stdout.starts_with("HTTP/1.1 201"), "{logs}");
 
-    let svc = ns.get(&["service", "kairos-operator-nginx"]).unwrap();
-    let node_port = svc["spec"]["ports"][0]["nodePort"].as_u64().unwrap();
     let (code, got) = http::get_bytes(&format!("{NODE_IP}:{node_port}"), "/builds/a.iso").unwrap();
     assert_eq!(code, 200);
     assert_eq!(

@@ -1,7 +1,7 @@
 //! The TLS accept loop: tokio-rustls + hyper-util (HTTP/1.1 and h2), with a handshake deadline,
-//! a header-read timeout and graceful shutdown: from `drain` on, every connection, open or new,
-//! is shut down gracefully (h2 GOAWAY, HTTP/1 close after the response in flight) while the
-//! listener still accepts; from `shutdown` on, nothing is accepted and every connection task,
+//! a header-read timeout and graceful shutdown: from `drain` on, every HTTP/2 connection, open or
+//! new, gets a GOAWAY while the listener still accepts (HTTP/1 connections close after their next
+//! response, see serve.rs); from `shutdown` on, nothing is accepted and every connection task,
 //! handshakes included, gets up to `shutdown_grace` to finish.
 
 use std::sync::Arc;
@@ -75,6 +75,7 @@ pub async fn serve_tls(
         let acceptor = acceptor.clone();
         let app = app.clone();
         let draining = draining.clone();
+        let has_drain = opts.drain.is_some();
         let timeout = opts.header_read_timeout;
         tasks.spawn(async move {
             let tls = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
@@ -88,6 +89,14 @@ pub async fn serve_tls(
                     return;
                 }
             };
+            // HTTP/2 learns of the shutdown by GOAWAY as soon as draining starts. HTTP/1 has no
+            // race-free signal for an idle connection (closing it races with a request being
+            // written onto it), so it is never closed from here: each response from draining
+            // on says `Connection: close` (serve.rs), and what is still idle when the grace
+            // period ends goes with the process.
+            // Without a drain phase (no delay before the listener closes) both close at once.
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+            let close_here = h2 || !has_drain;
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder
                 .http1()
@@ -99,7 +108,7 @@ pub async fn serve_tls(
             tokio::pin!(conn);
             let result = tokio::select! {
                 r = conn.as_mut() => r,
-                _ = draining.cancelled() => {
+                _ = draining.cancelled(), if close_here => {
                     conn.as_mut().graceful_shutdown();
                     conn.await
                 }

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use osartifact_e2e::env::{Env, Ns, relative_path};
-use osartifact_e2e::net::{self, NODE_IP};
-use osartifact_e2e::{images, isolation, paths};
+use osartifact_e2e::env::{Env, Ns};
+use osartifact_e2e::net::NODE_IP;
+use osartifact_e2e::{isolation, paths};
 
 osartifact_e2e::cluster_namespaces!();
 
@@ -35,7 +35,7 @@ fn main() -> Result<()> {
     );
     let env: &'static Env = Box::leak(Box::new(Env::start("demo")?));
     let k = env.k();
-    let node = env.node.as_ref().context("the demo needs the node")?;
+    env.node.as_ref().context("the demo needs the node")?;
     print!(
         "{}",
         k.run(&["get", "pods", "-n", "osartifact-system", "-o", "wide"])?
@@ -49,30 +49,7 @@ fn main() -> Result<()> {
     };
 
     say("the nginx kustomization (Debian's nginx as its image) in namespace demo");
-    node.push_image(
-        "nginx",
-        &images::nginx_image()?,
-        &format!("{}/nginx:debian", net::registry()),
-    )?;
-    let overlay = env.data_dir.join("nginx");
-    std::fs::create_dir_all(&overlay)?;
-    let base = relative_path(&overlay, &paths::workspace().join("manifests/nginx"));
-    std::fs::write(
-        overlay.join("kustomization.yaml"),
-        format!(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {base}\nimages:\n  - name: nginx\n    newName: {}/nginx\n    newTag: debian\n",
-            net::registry()
-        ),
-    )?;
-    ns.k(&["apply", "-k", &overlay.display().to_string()])
-        .ok()?;
-    ns.k(&[
-        "rollout",
-        "status",
-        "deployment/kairos-operator-nginx",
-        "--timeout=120s",
-    ])
-    .ok()?;
+    let node_port = env.install_nginx(&ns)?;
 
     let examples = paths::workspace().join("examples");
     say("kubectl apply -n demo -f examples/   (validated and defaulted by the webhook Pods)");
@@ -117,12 +94,6 @@ fn main() -> Result<()> {
         std::net::Ipv4Addr::LOCALHOST,
         api_port,
     )))?;
-    let svc = ns
-        .get(&["service", "kairos-operator-nginx"])
-        .context("nginx Service")?;
-    let node_port = svc["spec"]["ports"][0]["nodePort"]
-        .as_u64()
-        .context("nginx NodePort")? as u16;
     let nginx = isolation::forward_from_host(std::net::SocketAddr::from((NODE_IP, node_port)))?;
     let kubeconfig = env.data_dir.join("host.kubeconfig");
     let text = std::fs::read_to_string(&env.cp.admin.kubeconfig)?
