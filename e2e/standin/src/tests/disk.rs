@@ -1,0 +1,1 @@
+//! Disk action tests (added with the disk action).
