@@ -29,8 +29,9 @@ pub const RESERVED_VOLUMES: &[&str] =
 /// Fixed container names of the builder pod (bundles add `bundle-<index>`).
 pub const BUILDER_CONTAINERS: &[&str] = &[
     "unpack",
-    "kaniko",
+    "buildah",
     "release-files",
+    "rootfs-overlay",
     "tarball",
     "iso-overlay",
     "iso",

@@ -1,18 +1,20 @@
 //! The builder pod `<name>-build`. Every step is an init container, so steps run one at a time in a
 //! fixed order and the pod's init container statuses say exactly which step runs or failed:
 //!
-//! importers → kaniko + unpack (Dockerfile) or unpack (imageName) → bundle-<i> → release-files →
-//! tarball → iso-overlay → iso → netboot → cloud-image → azure-image → gce-image; then `done`
-//! checks that every promised file exists.
+//! importers → buildah + unpack (Dockerfile) or unpack (imageName) → bundle-<i> → release-files →
+//! rootfs-overlay → tarball → iso-overlay → iso → netboot → cloud-image → azure-image → gce-image;
+//! then `done` checks that every promised file exists.
 //!
-//! No user string is ever part of a shell script: AuroraBoot, kaniko and luet get argument
-//! vectors; the few shell steps run fixed scripts that read operator-chosen values from the
-//! environment or from `"$@"`.
+//! No user string is ever part of a shell script: AuroraBoot, buildah and luet get argument
+//! vectors; the shell steps run fixed scripts that read operator-chosen values from the
+//! environment or from `"$@"`. Every step that runs a tool has its own scratch directory
+//! (`/work`) with `TMPDIR` inside it, so the tools' temporary files are charged to the pod's
+//! scratch emptyDir and not to the container's writable layer.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    ConfigMapProjection, Container, EmptyDirVolumeSource, EnvVar, KeyToPath,
+    Capabilities, ConfigMapProjection, Container, EmptyDirVolumeSource, EnvVar, KeyToPath,
     PersistentVolumeClaimVolumeSource, Pod, PodSpec, ProjectedVolumeSource, ResourceRequirements,
     SecretProjection, SecretVolumeSource, SecurityContext, Volume, VolumeMount, VolumeProjection,
 };
@@ -28,29 +30,65 @@ use crate::settings::Settings;
 pub const ROOTFS: &str = "/rootfs";
 pub const ARTIFACTS: &str = "/artifacts";
 pub const WORK: &str = "/work";
+/// `$TMPDIR` of every step that runs a tool: inside the step's own scratch directory.
+pub const TMP: &str = "/work/tmp";
 pub const CONFIG_DIR: &str = "/config";
 /// `$DOCKER_CONFIG` of every step that pulls images.
 pub const DOCKER_CONFIG_DIR: &str = "/config/docker";
 pub const CLOUD_CONFIG_DIR: &str = "/cloud-config";
 pub const CLOUD_CONFIG_FILE: &str = "/cloud-config/cloud-config.yaml";
+/// The build context of a Dockerfile build (the `buildContext` volume, or an empty directory).
 pub const WORKSPACE: &str = "/workspace";
-pub const DOCKERFILE_DIR: &str = "/workspace/dockerfile";
-pub const KANIKO_OUT: &str = "/kaniko-out";
+/// The rendered Dockerfile, outside the build context so `COPY .` never picks it up and a
+/// read-only context volume needs no mount point inside it.
+pub const DOCKERFILE_DIR: &str = "/dockerfile";
+/// buildah's image store (`/var/lib/containers/storage` by default), mounted from scratch.
+pub const CONTAINERS_STORAGE: &str = "/var/lib/containers";
+/// The image archive buildah writes and the next `unpack` reads.
+pub const IMAGE_DIR: &str = "/image";
+pub const IMAGE_ARCHIVE: &str = "/image/image.tar";
+/// The staged ISO overlay passed to AuroraBoot as `--overlay-iso`.
 pub const OVERLAY_ISO: &str = "/overlay-iso";
-pub const OVERLAY_ROOTFS: &str = "/overlay-rootfs";
-/// Where the user's overlayISO volume is read from when it is merged with the grub.cfg overlay.
+/// Where the user's overlayISO volume is read from when it is staged.
 pub const OVERLAY_ISO_USER: &str = "/overlay-iso-user";
+/// Where the user's overlayRootfs volume is read from when it is copied onto the rootfs.
+pub const OVERLAY_ROOTFS: &str = "/overlay-rootfs";
 
 /// Volume `rootfs` is the pod's scratch emptyDir: the rootfs lives in its `rootfs` subdirectory and
 /// every step that needs scratch space gets its own `work/<step>` subdirectory, so no two steps
 /// (and no two disk formats) ever share a state directory, and temporary files stay off the PVC.
 const SCRATCH: &str = "rootfs";
 
-/// Runs the tool with `"$@"`, then publishes each `PUBLISH` entry `<glob>=<file>`: exactly one file
-/// must match the glob (in the step's own scratch directory); it is copied to `/artifacts/<file>`
-/// under a temporary name and renamed, so a half-written output never has the final name.
-/// `NETBOOT_URL` (netboot step) adds an iPXE script. The globs are chosen by the operator, never the user.
-const RUN_AND_PUBLISH: &str = r#"auroraboot "$@"
+/// `publish SRC DEST`: copies a scratch file to the PVC under a temporary name, makes it readable
+/// for exporters running as any user (AuroraBoot creates the netboot files 0600), renames it so a
+/// half-written output never has the final name, and frees the scratch copy.
+const PUBLISH_FN: &str = r#"publish() {
+  cp "$1" "$2.partial"
+  chmod a+r "$2.partial"
+  mv "$2.partial" "$2"
+  rm -f "$1"
+  echo "published $2"
+}
+"#;
+
+/// `copy_overlay SRC DEST`: copies the entries of a user's overlay volume into DEST, dereferencing
+/// symlinks. The top-level `..*` entries are skipped: ConfigMap and Secret volumes keep their
+/// files in `..data` and timestamped `..<date>` directories behind symlinks, and those must not
+/// end up in the image. An existing file at a destination path is removed first, so a symlink in
+/// the rootfs is replaced rather than written through.
+const COPY_OVERLAY_FN: &str = r#"copy_overlay() {
+  for e in "$1"/* "$1"/.[!.]*; do
+    if [ -e "$e" ]; then cp -rL --remove-destination "$e" "$2/"; fi
+  done
+}
+"#;
+
+/// Runs AuroraBoot with `"$@"` and `$TMPDIR` in the step's scratch directory, then publishes each
+/// `PUBLISH` entry `<glob>=<file>`: exactly one file must match the glob (in the step's own scratch
+/// directory). `NETBOOT_URL` (netboot step) adds an iPXE script. The globs are chosen by the
+/// operator, never the user.
+const RUN_AND_PUBLISH: &str = r#"mkdir -p "$TMPDIR"
+auroraboot "$@"
 for pair in $PUBLISH; do
   pattern=${pair%%=*}
   dest="/artifacts/${pair#*=}"
@@ -59,16 +97,32 @@ for pair in $PUBLISH; do
     echo "expected exactly one file matching $pattern, found: $*" >&2
     exit 1
   fi
-  cp "$1" "$dest.partial"
-  mv "$dest.partial" "$dest"
-  echo "published $dest"
+  publish "$1" "$dest"
 done
 if [ -n "${NETBOOT_URL:-}" ]; then
   printf '#!ipxe\nset url %s\nkernel ${url}/%s-kernel initrd=%s-initrd rd.neednet=1 ip=dhcp rd.cos.disable root=live:${url}/%s.squashfs netboot install-mode config_url=${config} console=tty1 console=ttyS0 rd.live.overlay.overlayfs\ninitrd ${url}/%s-initrd\nboot\n' \
-    "$NETBOOT_URL" "$NAME" "$NAME" "$NAME" "$NAME" > "/artifacts/$NAME.ipxe.partial"
-  mv "/artifacts/$NAME.ipxe.partial" "/artifacts/$NAME.ipxe"
-  echo "published /artifacts/$NAME.ipxe"
+    "$NETBOOT_URL" "$NAME" "$NAME" "$NAME" "$NAME" > /work/ipxe
+  publish /work/ipxe "/artifacts/$NAME.ipxe"
 fi
+rm -rf "$TMPDIR"
+"#;
+
+/// Runs `auroraboot unpack` (`"$@"`) with `$TMPDIR` in the step's scratch directory; `CONSUMED`
+/// names a scratch file the unpack used up (buildah's image archive), removed afterwards.
+const UNPACK: &str = r#"mkdir -p "$TMPDIR"
+auroraboot "$@"
+rm -rf "$TMPDIR"
+if [ -n "${CONSUMED:-}" ]; then rm -f "$CONSUMED"; fi
+"#;
+
+/// Builds the Dockerfile with buildah (`"$@"` = the `bud` arguments), writes the image as a
+/// docker archive to scratch, then frees the image store: the layers are not needed any more.
+const BUILDAH: &str = r#"mkdir -p "$TMPDIR"
+buildah "$@"
+rm -f "$ARCHIVE"
+buildah push "$IMAGE" "docker-archive:$ARCHIVE"
+rm -rf /var/lib/containers/storage "$TMPDIR"
+echo "wrote $ARCHIVE"
 "#;
 
 /// Writes /etc/os-release and /etc/kairos-release from the ConfigMap keys mounted at /config. The
@@ -84,26 +138,42 @@ done
 "#;
 
 /// Removes this artifact's outputs of a previous build (given as "$@"), so a rebuild starts from
-/// scratch, then packs the final rootfs as the image tarball `<name>.tar`.
+/// scratch; sets the rootfs root to 0755 (it is a subdirectory of an emptyDir, created 0777, and
+/// would otherwise become a world-writable `/` in every output); then packs the rootfs as the
+/// image tarball `<name>.tar`. The intermediate tar is uncompressed: luet accepts it, and it
+/// needs no gzip in the image.
 const TARBALL: &str = r#"for f in "$@"; do rm -f "/artifacts/$f" "/artifacts/$f.partial"; done
-tar -czpf /work/rootfs.tar.gz -C /rootfs .
+mkdir -p "$TMPDIR"
+chmod 0755 /rootfs
+tar -cpf /work/rootfs.tar -C /rootfs .
 if [ -n "${ARCH:-}" ]; then
-  luet util pack --arch "$ARCH" --os linux "$IMAGE_REF" /work/rootfs.tar.gz /work/image.tar
+  luet util pack --arch "$ARCH" --os linux "$IMAGE_REF" /work/rootfs.tar /work/image.tar
 else
-  luet util pack "$IMAGE_REF" /work/rootfs.tar.gz /work/image.tar
+  luet util pack "$IMAGE_REF" /work/rootfs.tar /work/image.tar
 fi
-chmod a+r /work/image.tar
-cp /work/image.tar "/artifacts/$NAME.tar.partial"
-mv "/artifacts/$NAME.tar.partial" "/artifacts/$NAME.tar"
-echo "published /artifacts/$NAME.tar"
+rm -f /work/rootfs.tar
+publish /work/image.tar "/artifacts/$NAME.tar"
+rm -rf "$TMPDIR"
 "#;
 
-/// Builds the ISO overlay: the user's overlayISO files (if bound) plus grub.cfg at boot/grub2/grub.cfg,
-/// the path the Kairos ISO's GRUB loads its configuration from.
-const ISO_OVERLAY: &str = r#"if [ -d /overlay-iso-user ]; then cp -rL /overlay-iso-user/. /overlay-iso/; fi
-mkdir -p /overlay-iso/boot/grub2
-cp /config/grub.cfg /overlay-iso/boot/grub2/grub.cfg
-echo "grub.cfg installed in the ISO overlay"
+/// Copies the user's overlayRootfs files onto the rootfs, so the image tarball, the ISO and every
+/// disk image contain them.
+const ROOTFS_OVERLAY: &str = r#"copy_overlay /overlay-rootfs /rootfs
+echo "overlayRootfs copied onto the rootfs"
+"#;
+
+/// Stages the ISO overlay in scratch: the user's overlayISO files (if bound) plus grub.cfg at
+/// boot/grub2/grub.cfg (if set), the path the Kairos ISO's GRUB loads its configuration from.
+const ISO_OVERLAY: &str = r#"if [ -d /overlay-iso-user ]; then
+  copy_overlay /overlay-iso-user /overlay-iso
+  echo "overlayISO staged"
+fi
+if [ -f /config/grub.cfg ]; then
+  mkdir -p /overlay-iso/boot/grub2
+  rm -f /overlay-iso/boot/grub2/grub.cfg
+  cp /config/grub.cfg /overlay-iso/boot/grub2/grub.cfg
+  echo "grub.cfg installed in the ISO overlay"
+fi
 "#;
 
 /// Checks that every promised output exists and is not empty, and lists them in the log.
@@ -113,6 +183,36 @@ for f in "$@"; do
 done
 ls -l "$@"
 "#;
+
+/// The fixed scripts, by step kind, with the shell functions they use in front. Tests run them.
+pub mod scripts {
+    use super::*;
+
+    pub fn run_and_publish() -> String {
+        format!("{PUBLISH_FN}{RUN_AND_PUBLISH}")
+    }
+    pub fn tarball() -> String {
+        format!("{PUBLISH_FN}{TARBALL}")
+    }
+    pub fn rootfs_overlay() -> String {
+        format!("{COPY_OVERLAY_FN}{ROOTFS_OVERLAY}")
+    }
+    pub fn iso_overlay() -> String {
+        format!("{COPY_OVERLAY_FN}{ISO_OVERLAY}")
+    }
+    pub fn unpack() -> String {
+        UNPACK.to_string()
+    }
+    pub fn buildah() -> String {
+        BUILDAH.to_string()
+    }
+    pub fn release_files() -> String {
+        RELEASE_FILES.to_string()
+    }
+    pub fn done() -> String {
+        DONE.to_string()
+    }
+}
 
 pub struct Builder {
     pub pod: Pod,
@@ -227,13 +327,13 @@ fn step(name: &str, image: &str) -> Container {
     }
 }
 
-fn shell(mut c: Container, script: &str, args: Vec<String>) -> Container {
-    c.command = Some(strings(&["/bin/sh", "-ec", script, c.name.as_str()]));
+fn shell(mut c: Container, script: String, args: Vec<String>) -> Container {
+    c.command = Some(vec!["/bin/sh".into(), "-ec".into(), script, c.name.clone()]);
     c.args = (!args.is_empty()).then_some(args);
     c
 }
 
-/// Loop devices and mounts for the ISO and disk images need a privileged container.
+/// Loop devices and mounts for the disk images need a privileged container.
 fn privileged(mut c: Container) -> Container {
     c.security_context = Some(SecurityContext {
         privileged: Some(true),
@@ -245,6 +345,10 @@ fn privileged(mut c: Container) -> Container {
 fn with_resources(mut c: Container, r: Option<&ResourceRequirements>) -> Container {
     c.resources = r.cloned();
     c
+}
+
+fn push_env(c: &mut Container, vars: impl IntoIterator<Item = EnvVar>) {
+    c.env.get_or_insert_with(Vec::new).extend(vars);
 }
 
 fn disk_size(spec: &OSArtifactSpec) -> Option<String> {
@@ -268,12 +372,18 @@ impl Ctx<'_> {
         self.spec.arch.map(|a| a.as_str())
     }
 
-    /// Steps that pull images read the merged credentials through `$DOCKER_CONFIG`.
+    /// Steps that pull images read the merged credentials through `$DOCKER_CONFIG` (AuroraBoot)
+    /// and `$REGISTRY_AUTH_FILE` (buildah, which reads a Docker config.json as well).
     fn pulls(&self, mut c: Container) -> Container {
         if self.registry_auth {
-            c.env
-                .get_or_insert_with(Vec::new)
-                .push(env("DOCKER_CONFIG", DOCKER_CONFIG_DIR));
+            let mut vars = vec![env("DOCKER_CONFIG", DOCKER_CONFIG_DIR)];
+            if c.name == "buildah" {
+                vars.push(env(
+                    "REGISTRY_AUTH_FILE",
+                    format!("{DOCKER_CONFIG_DIR}/{DOCKER_CONFIG_KEY}"),
+                ));
+            }
+            push_env(&mut c, vars);
             c.volume_mounts
                 .get_or_insert_with(Vec::new)
                 .push(mount_ro("config", CONFIG_DIR));
@@ -296,61 +406,92 @@ impl Ctx<'_> {
         }
     }
 
-    fn unpack(&self, name: &str, image: &str) -> Container {
-        let mut args = strings(&["unpack"]);
+    /// `auroraboot unpack` of `source` into the rootfs, with its temporary files in the step's
+    /// scratch directory.
+    fn unpack(&self, name: &str, source: &str) -> Container {
+        let mut args = strings(&["unpack", "--loglevel", "debug"]);
         if let Some(a) = self.arch() {
             args.extend(strings(&["--arch", a]));
         }
-        // Flags first, then the positional image and target (AuroraBoot's CLI stops at the first positional).
-        args.extend([image.to_string(), ROOTFS.to_string()]);
-        let mut c = step(name, &self.settings.auroraboot_image);
-        c.command = Some(strings(&["auroraboot"]));
-        c.args = Some(args);
-        c.volume_mounts = Some(vec![scratch("rootfs", ROOTFS)]);
-        self.pulls(c)
+        // Flags first, then the positional source and target (AuroraBoot's CLI stops at the first positional).
+        args.extend([source.to_string(), ROOTFS.to_string()]);
+        let mut c = shell(
+            step(name, &self.settings.auroraboot_image),
+            scripts::unpack(),
+            args,
+        );
+        c.env = Some(vec![env("TMPDIR", TMP)]);
+        c.volume_mounts = Some(vec![
+            scratch("rootfs", ROOTFS),
+            scratch(&format!("work/{name}"), WORK),
+        ]);
+        c
     }
 
-    fn kaniko(&self) -> Vec<Container> {
-        let mut args = vec![
-            format!("--dockerfile={DOCKERFILE_DIR}/{DOCKERFILE_KEY}"),
-            format!("--context=dir://{WORKSPACE}"),
-            "--no-push".to_string(),
-            format!("--destination={}:latest", self.name),
-            format!("--tar-path={KANIKO_OUT}/image.tar"),
-            "--ignore-path=/product_uuid".to_string(),
-        ];
+    /// The Dockerfile build: buildah writes the image as a docker archive to scratch, and
+    /// `unpack` extracts it into the rootfs with AuroraBoot (`ocifile:`).
+    fn buildah(&self) -> Vec<Container> {
+        let mut args = strings(&["bud", "--layers=false"]);
         if let Some(a) = self.arch() {
-            args.push(format!("--custom-platform=linux/{a}"));
+            args.extend(["--platform".to_string(), format!("linux/{a}")]);
         }
-        // Parent mounts first: /workspace (the build context), then the Dockerfile inside it.
-        let mut mounts = Vec::new();
-        if let Some(ctx) = self
+        let image = format!("localhost/{}:latest", self.name);
+        args.extend([
+            "-f".to_string(),
+            format!("{DOCKERFILE_DIR}/{DOCKERFILE_KEY}"),
+            "-t".to_string(),
+            image.clone(),
+            WORKSPACE.to_string(),
+        ]);
+        let context = match self
             .spec
             .volume_bindings
             .as_ref()
             .and_then(|b| b.build_context.as_deref())
         {
-            mounts.push(mount(ctx, WORKSPACE));
-        }
-        mounts.push(mount_ro("dockerfile", DOCKERFILE_DIR));
-        mounts.push(scratch("kaniko", KANIKO_OUT));
-        let mut kaniko = step("kaniko", &self.settings.kaniko_image);
-        kaniko.args = Some(args);
-        kaniko.volume_mounts = Some(mounts);
+            Some(v) => mount(v, WORKSPACE),
+            // buildah needs a context directory even when the Dockerfile copies nothing.
+            None => scratch("work/buildah/context", WORKSPACE),
+        };
+        let mut b = shell(
+            step("buildah", &self.settings.buildah_image),
+            scripts::buildah(),
+            args,
+        );
+        b.env = Some(vec![
+            // No nested namespaces or overlay mounts: RUN instructions run in a chroot and layers
+            // are plain directories, which works in an unprivileged container.
+            env("BUILDAH_ISOLATION", "chroot"),
+            env("STORAGE_DRIVER", "vfs"),
+            env("TMPDIR", TMP),
+            env("IMAGE", image),
+            env("ARCHIVE", IMAGE_ARCHIVE),
+        ]);
+        b.volume_mounts = Some(vec![
+            context,
+            mount_ro("dockerfile", DOCKERFILE_DIR),
+            scratch("work/buildah", WORK),
+            // The image store in scratch: charged to the pod's ephemeral storage, not to the
+            // container's writable layer.
+            scratch("work/buildah/containers", CONTAINERS_STORAGE),
+            scratch("image", IMAGE_DIR),
+        ]);
+        b.security_context = Some(SecurityContext {
+            allow_privilege_escalation: Some(true),
+            capabilities: Some(Capabilities {
+                add: Some(strings(&["SETUID", "SETGID"])),
+                drop: None,
+            }),
+            ..Default::default()
+        });
 
-        let mut extract = step("unpack", &self.settings.extractor_image);
-        extract.args = Some(vec![
-            "util".into(),
-            "unpack".into(),
-            "--local".into(),
-            format!("file://{KANIKO_OUT}/image.tar"),
-            ROOTFS.into(),
-        ]);
-        extract.volume_mounts = Some(vec![
-            scratch("rootfs", ROOTFS),
-            scratch("kaniko", KANIKO_OUT),
-        ]);
-        vec![self.pulls(kaniko), extract]
+        let mut extract = self.unpack("unpack", &format!("ocifile:{IMAGE_ARCHIVE}"));
+        push_env(&mut extract, [env("CONSUMED", IMAGE_ARCHIVE)]);
+        extract
+            .volume_mounts
+            .get_or_insert_with(Vec::new)
+            .push(scratch("image", IMAGE_DIR));
+        vec![self.pulls(b), extract]
     }
 
     fn release_files(&self) -> Option<Container> {
@@ -364,7 +505,7 @@ impl Ctx<'_> {
         }
         let mut c = shell(
             step("release-files", &self.settings.auroraboot_image),
-            RELEASE_FILES,
+            scripts::release_files(),
             Vec::new(),
         );
         c.volume_mounts = Some(vec![
@@ -374,10 +515,22 @@ impl Ctx<'_> {
         Some(c)
     }
 
+    /// Copies the user's overlayRootfs onto the rootfs before the tarball, so every output has it.
+    fn rootfs_overlay(&self) -> Option<Container> {
+        let v = self.overlay_rootfs_binding()?;
+        let mut c = shell(
+            step("rootfs-overlay", &self.settings.auroraboot_image),
+            scripts::rootfs_overlay(),
+            Vec::new(),
+        );
+        c.volume_mounts = Some(vec![mount_ro(v, OVERLAY_ROOTFS), scratch("rootfs", ROOTFS)]);
+        Some(c)
+    }
+
     fn tarball(&self, outputs: &[String]) -> Container {
         let mut c = shell(
             step("tarball", &self.settings.auroraboot_image),
-            TARBALL,
+            scripts::tarball(),
             outputs.to_vec(),
         );
         let image_ref = self
@@ -385,17 +538,19 @@ impl Ctx<'_> {
             .image_name
             .clone()
             .unwrap_or_else(|| format!("{}:latest", self.name));
-        let mut envs = vec![env("NAME", self.name), env("IMAGE_REF", image_ref)];
+        let mut envs = vec![
+            env("NAME", self.name),
+            env("IMAGE_REF", image_ref),
+            env("TMPDIR", TMP),
+        ];
         if let Some(a) = self.arch() {
             envs.push(env("ARCH", a));
         }
         c.env = Some(envs);
         c.volume_mounts = Some(vec![
             mount("artifacts", ARTIFACTS),
-            VolumeMount {
-                read_only: Some(true),
-                ..scratch("rootfs", ROOTFS)
-            },
+            // Read-write only for the chmod of the root directory.
+            scratch("rootfs", ROOTFS),
             scratch("work/tarball", WORK),
         ]);
         c
@@ -419,13 +574,19 @@ impl Ctx<'_> {
             .and_then(|b| b.overlay_rootfs.as_deref())
     }
 
+    /// The ISO overlay is staged whenever there is one: AuroraBoot v0.24.0 cannot read a
+    /// ConfigMap or Secret volume as an overlay (it copies kubelet's symlinks as symlinks).
+    fn has_iso_overlay(&self) -> bool {
+        self.has_grub() || self.overlay_iso_binding().is_some()
+    }
+
     fn iso_overlay(&self) -> Option<Container> {
-        if !self.has_grub() {
+        if !self.has_iso_overlay() {
             return None;
         }
         let mut c = shell(
             step("iso-overlay", &self.settings.auroraboot_image),
-            ISO_OVERLAY,
+            scripts::iso_overlay(),
             Vec::new(),
         );
         let mut mounts = vec![
@@ -449,7 +610,7 @@ impl Ctx<'_> {
     ) -> Container {
         let mut c = shell(
             step(name, &self.settings.auroraboot_image),
-            RUN_AND_PUBLISH,
+            scripts::run_and_publish(),
             args,
         );
         let publish = publish
@@ -457,31 +618,31 @@ impl Ctx<'_> {
             .map(|(glob, file)| format!("{glob}={file}"))
             .collect::<Vec<_>>()
             .join(" ");
-        c.env = Some(vec![env("NAME", self.name), env("PUBLISH", publish)]);
+        c.env = Some(vec![
+            env("NAME", self.name),
+            env("PUBLISH", publish),
+            env("TMPDIR", TMP),
+        ]);
         mounts.insert(0, mount("artifacts", ARTIFACTS));
         mounts.push(scratch(&format!("work/{name}"), WORK));
         c.volume_mounts = Some(mounts);
         c
     }
 
+    /// Not privileged: AuroraBoot builds an ISO from a directory with rsync, mksquashfs,
+    /// mkfs.vfat on a file, mcopy and xorriso, without loop devices or mounts.
     fn iso(&self) -> Container {
         let n = self.name;
-        let mut args = strings(&["--debug", "build-iso", "--override-name", n]);
+        // `build-iso` reads its own --loglevel; the global --debug does not reach it.
+        let mut args = strings(&["build-iso", "--loglevel", "debug", "--override-name", n]);
         args.extend(strings(&["--date=false", "--output", WORK]));
         if let Some(a) = self.arch() {
             args.extend(strings(&["--arch", a]));
         }
         let mut mounts = vec![scratch("rootfs", ROOTFS)];
-        if self.has_grub() {
+        if self.has_iso_overlay() {
             mounts.push(scratch("iso-overlay", OVERLAY_ISO));
             args.extend(strings(&["--overlay-iso", OVERLAY_ISO]));
-        } else if let Some(v) = self.overlay_iso_binding() {
-            mounts.push(mount_ro(v, OVERLAY_ISO));
-            args.extend(strings(&["--overlay-iso", OVERLAY_ISO]));
-        }
-        if let Some(v) = self.overlay_rootfs_binding() {
-            mounts.push(mount_ro(v, OVERLAY_ROOTFS));
-            args.extend(strings(&["--overlay-rootfs", OVERLAY_ROOTFS]));
         }
         args.extend(self.cloud_config_args());
         self.cloud_config_mount(&mut mounts);
@@ -493,16 +654,17 @@ impl Ctx<'_> {
         ];
         let c = self.auroraboot_step("iso", args, publish, mounts);
         let r = self.spec.resources.as_ref().and_then(|r| r.iso.as_ref());
-        with_resources(privileged(c), r)
+        with_resources(c, r)
     }
 
     /// Runs after `iso` (init containers are sequential), extracting from the published ISO.
     /// It only reads files from the ISO, so it is not privileged.
     fn netboot(&self) -> Container {
         let n = self.name;
+        // `netboot` has its own --debug flag, which shadows the global one: it goes after the subcommand.
         let args = vec![
-            "--debug".to_string(),
             "netboot".to_string(),
+            "--debug".to_string(),
             format!("{ARTIFACTS}/{n}.iso"),
             WORK.to_string(),
             n.to_string(),
@@ -513,9 +675,7 @@ impl Ctx<'_> {
             .collect();
         let mut c = self.auroraboot_step("netboot", args, publish, Vec::new());
         if let Some(url) = netboot_url(self.spec) {
-            c.env
-                .get_or_insert_with(Vec::new)
-                .push(env("NETBOOT_URL", url));
+            push_env(&mut c, [env("NETBOOT_URL", url)]);
         }
         let r = self
             .spec
@@ -533,6 +693,7 @@ impl Ctx<'_> {
         file: String,
         r: Option<&ResourceRequirements>,
     ) -> Container {
+        // The top-level action is the one place where the global --debug takes effect.
         let mut args = strings(&["--debug"]);
         let mut set = |kv: String| args.extend(["--set".to_string(), kv]);
         set(format!("{format}=true"));
@@ -545,6 +706,11 @@ impl Ctx<'_> {
         }
         if let Some(size) = disk_size(self.spec) {
             set(format!("disk.size={size}"));
+        }
+        if self.spec.cloud_config_ref.is_none() {
+            // Otherwise AuroraBoot writes a default cloud-config with user kairos/kairos into
+            // the image: a known password on every machine built from it.
+            set("no_default_cloud_config=true".into());
         }
         args.extend(self.cloud_config_args());
         let mut mounts = vec![scratch("rootfs", ROOTFS)];
@@ -670,14 +836,15 @@ pub fn pod(
     let outputs = outputs(spec, &id.name);
     let mut init: Vec<Container> = spec.importers.clone();
     if spec.base_image_dockerfile.is_some() {
-        init.extend(ctx.kaniko());
+        init.extend(ctx.buildah());
     } else if let Some(image) = &spec.image_name {
-        init.push(ctx.unpack("unpack", image));
+        init.push(ctx.pulls(ctx.unpack("unpack", image)));
     }
     for (i, bundle) in spec.bundles.iter().enumerate() {
-        init.push(ctx.unpack(&format!("bundle-{i}"), bundle));
+        init.push(ctx.pulls(ctx.unpack(&format!("bundle-{i}"), bundle)));
     }
     init.extend(ctx.release_files());
+    init.extend(ctx.rootfs_overlay());
     init.push(ctx.tarball(&all_outputs(&id.name)));
     if spec.iso || spec.netboot {
         init.extend(ctx.iso_overlay());
@@ -710,7 +877,7 @@ pub fn pod(
 
     let mut done = shell(
         step("done", &settings.auroraboot_image),
-        DONE,
+        scripts::done(),
         outputs.clone(),
     );
     done.volume_mounts = Some(vec![mount_ro("artifacts", ARTIFACTS)]);

@@ -389,8 +389,8 @@ fn netboot_runs_after_the_iso_and_uses_netboot_url() {
     assert_eq!(
         args(&c),
         vec![
-            "--debug",
             "netboot",
+            "--debug",
             "/artifacts/hello.iso",
             "/work",
             "hello"
@@ -623,7 +623,7 @@ fn bug27_privileged_only_where_loop_devices_are_needed() {
         .filter(|c| c.security_context.as_ref().and_then(|s| s.privileged) == Some(true))
         .map(|c| c.name)
         .collect();
-    assert_eq!(privileged, vec!["iso", "cloud-image"]);
+    assert_eq!(privileged, vec!["cloud-image"]);
 }
 
 #[test]
@@ -764,7 +764,15 @@ fn arch_is_passed_as_a_flag_before_positionals() {
     let p = build(s, &[]);
     assert_eq!(
         args(&init(&p, "unpack")),
-        vec!["unpack", "--arch", "arm64", IMAGE, "/rootfs"]
+        vec![
+            "unpack",
+            "--loglevel",
+            "debug",
+            "--arch",
+            "arm64",
+            IMAGE,
+            "/rootfs"
+        ]
     );
     assert!(
         args(&init(&p, "iso"))
@@ -788,7 +796,7 @@ fn dockerfile_spec() -> OSArtifactSpec {
 }
 
 #[test]
-fn dockerfile_build_renders_the_template_and_runs_kaniko_with_workspace_layout() {
+fn dockerfile_build_renders_the_template_and_runs_buildah_then_unpacks_its_archive() {
     let mut s = dockerfile_spec();
     s.volumes = vec![Volume {
         name: "ctx".into(),
@@ -809,26 +817,122 @@ fn dockerfile_build_renders_the_template_and_runs_kaniko_with_workspace_layout()
         rendered.data.as_ref().unwrap()["Dockerfile"].0,
         b"FROM alpine:3.20\n"
     );
-    let k = init(&p, "kaniko");
-    let m = mounts(&k);
-    // Parent mount first: the build context at /workspace, then the Dockerfile inside it.
+    let b = init(&p, "buildah");
     assert_eq!(
-        (m[0].name.as_str(), m[0].mount_path.as_str()),
-        ("ctx", "/workspace")
+        b.image.as_deref(),
+        Some(crate::settings::DEFAULT_BUILDAH_IMAGE)
     );
     assert_eq!(
-        (m[1].name.as_str(), m[1].mount_path.as_str()),
-        ("dockerfile", "/workspace/dockerfile")
+        args(&b),
+        vec![
+            "bud",
+            "--layers=false",
+            "-f",
+            "/dockerfile/Dockerfile",
+            "-t",
+            "localhost/hello:latest",
+            "/workspace"
+        ]
     );
-    let a = args(&k);
-    assert!(a.contains(&"--dockerfile=/workspace/dockerfile/Dockerfile".to_string()));
-    assert!(a.contains(&"--context=dir:///workspace".to_string()));
+    let script = &b.command.clone().unwrap()[2];
+    assert!(script.contains(r#"buildah "$@""#), "{script}");
+    assert!(
+        script.contains(r#"buildah push "$IMAGE" "docker-archive:$ARCHIVE""#),
+        "{script}"
+    );
+    assert_eq!(env(&b, "BUILDAH_ISOLATION").as_deref(), Some("chroot"));
+    assert_eq!(env(&b, "STORAGE_DRIVER").as_deref(), Some("vfs"));
+    assert_eq!(env(&b, "IMAGE").as_deref(), Some("localhost/hello:latest"));
+    assert_eq!(env(&b, "ARCHIVE").as_deref(), Some("/image/image.tar"));
+    assert_eq!(env(&b, "TMPDIR").as_deref(), Some("/work/tmp"));
+    let m = mounts(&b);
+    // The build context is the user's volume; the Dockerfile is outside it.
+    assert_eq!(mount_at(&m, "/workspace").unwrap().name, "ctx");
+    let df = mount_at(&m, "/dockerfile").unwrap();
+    assert_eq!((df.name.as_str(), df.read_only), ("dockerfile", Some(true)));
+    assert!(!m.iter().any(|m| m.mount_path.starts_with("/workspace/")));
+    // The image store, the temp dir and the archive are in scratch.
+    for (path, sub) in [
+        ("/var/lib/containers", "work/buildah/containers"),
+        ("/work", "work/buildah"),
+        ("/image", "image"),
+    ] {
+        let m = mount_at(&m, path).unwrap();
+        assert_eq!(
+            (m.name.as_str(), m.sub_path.as_deref()),
+            ("rootfs", Some(sub)),
+            "{path}"
+        );
+    }
+    let sc = b.security_context.clone().unwrap();
+    assert_eq!(sc.privileged, None);
+    assert_eq!(sc.allow_privilege_escalation, Some(true));
+    assert_eq!(
+        sc.capabilities.unwrap().add.unwrap(),
+        vec!["SETUID", "SETGID"]
+    );
+
     let u = init(&p, "unpack");
     assert_eq!(
         u.image.as_deref(),
-        Some(crate::settings::DEFAULT_EXTRACTOR_IMAGE)
+        Some(crate::settings::DEFAULT_AURORABOOT_IMAGE)
     );
-    assert!(pos(&p.steps, "kaniko") < pos(&p.steps, "unpack"));
+    assert_eq!(
+        args(&u),
+        vec![
+            "unpack",
+            "--loglevel",
+            "debug",
+            "ocifile:/image/image.tar",
+            "/rootfs"
+        ]
+    );
+    assert_eq!(env(&u, "CONSUMED").as_deref(), Some("/image/image.tar"));
+    assert_eq!(
+        mount_at(&mounts(&u), "/image").unwrap().sub_path.as_deref(),
+        Some("image")
+    );
+    assert!(pos(&p.steps, "buildah") < pos(&p.steps, "unpack"));
+}
+
+#[test]
+fn buildah_without_context_arch_and_with_pull_secrets() {
+    let mut s = dockerfile_spec();
+    s.arch = Some(Arch::Arm64);
+    s.image_pull_secrets = vec![LocalObjectReference { name: "reg".into() }];
+    let reg = secret(
+        "reg",
+        &[(
+            ".dockerconfigjson",
+            r#"{"auths":{"r.example":{"auth":"eDp5"}}}"#,
+        )],
+    );
+    let p = build(
+        s,
+        &[secret("df", &[("Dockerfile", "FROM {{ .Base }}\n")]), reg],
+    );
+    let b = init(&p, "buildah");
+    let a = args(&b);
+    assert_eq!(a[pos(&a, "--platform") + 1], "linux/arm64");
+    assert!(pos(&a, "--platform") < pos(&a, "/workspace"));
+    // An empty scratch directory as the context when no buildContext is bound.
+    assert_eq!(
+        mount_at(&mounts(&b), "/workspace")
+            .unwrap()
+            .sub_path
+            .as_deref(),
+        Some("work/buildah/context")
+    );
+    assert_eq!(env(&b, "DOCKER_CONFIG").as_deref(), Some("/config/docker"));
+    assert_eq!(
+        env(&b, "REGISTRY_AUTH_FILE").as_deref(),
+        Some("/config/docker/config.json")
+    );
+    assert!(mount_at(&mounts(&b), "/config").is_some());
+    // The unpack of the local archive pulls nothing.
+    let u = init(&p, "unpack");
+    assert_eq!(env(&u, "DOCKER_CONFIG"), None);
+    assert!(args(&u).windows(2).any(|w| w == ["--arch", "arm64"]));
 }
 
 #[test]
@@ -844,8 +948,7 @@ fn forbidden_template_action_is_a_template_error() {
     assert_eq!(e.category(), "TemplateError");
 }
 
-#[test]
-fn overlays_mount_at_their_documented_paths() {
+fn overlay_spec(iso: bool, rootfs: bool) -> OSArtifactSpec {
     let mut s = base();
     s.volumes = ["iso-extra", "root-extra"]
         .iter()
@@ -856,23 +959,78 @@ fn overlays_mount_at_their_documented_paths() {
         })
         .collect();
     s.volume_bindings = Some(VolumeBindings {
-        overlay_iso: Some("iso-extra".into()),
-        overlay_rootfs: Some("root-extra".into()),
+        overlay_iso: iso.then(|| "iso-extra".into()),
+        overlay_rootfs: rootfs.then(|| "root-extra".into()),
         ..Default::default()
     });
-    let p = build(s, &[]);
+    s
+}
+
+#[test]
+fn overlay_iso_is_always_staged_in_scratch() {
+    // Without grubConfig too: AuroraBoot cannot read a ConfigMap or Secret volume as an overlay.
+    let p = build(overlay_spec(true, false), &[]);
+    let stage = init(&p, "iso-overlay");
+    let m = mounts(&stage);
+    let user = mount_at(&m, "/overlay-iso-user").unwrap();
+    assert_eq!(
+        (user.name.as_str(), user.read_only),
+        ("iso-extra", Some(true))
+    );
+    assert_eq!(
+        mount_at(&m, "/overlay-iso").unwrap().sub_path.as_deref(),
+        Some("iso-overlay")
+    );
     let iso = init(&p, "iso");
     let a = args(&iso);
     assert_eq!(a[pos(&a, "--overlay-iso") + 1], "/overlay-iso");
-    assert_eq!(a[pos(&a, "--overlay-rootfs") + 1], "/overlay-rootfs");
+    let iso_mounts = mounts(&iso);
+    let staged = mount_at(&iso_mounts, "/overlay-iso").unwrap();
     assert_eq!(
-        mount_at(&mounts(&iso), "/overlay-iso").unwrap().name,
-        "iso-extra"
+        (staged.name.as_str(), staged.sub_path.as_deref()),
+        ("rootfs", Some("iso-overlay"))
+    );
+    // The user's volume never reaches AuroraBoot.
+    assert!(!mounts(&iso).iter().any(|m| m.name == "iso-extra"));
+    assert!(pos(&p.steps, "iso-overlay") < pos(&p.steps, "iso"));
+}
+
+#[test]
+fn overlay_rootfs_is_applied_to_the_rootfs_before_the_tarball() {
+    let mut s = overlay_spec(false, true);
+    s.cloud_image = true;
+    s.kairos_release = Some("KAIROS_ARCH=amd64\n".into());
+    let p = build(s, &[]);
+    let c = init(&p, "rootfs-overlay");
+    let m = mounts(&c);
+    let user = mount_at(&m, "/overlay-rootfs").unwrap();
+    assert_eq!(
+        (user.name.as_str(), user.read_only),
+        ("root-extra", Some(true))
     );
     assert_eq!(
-        mount_at(&mounts(&iso), "/overlay-rootfs").unwrap().name,
-        "root-extra"
+        mount_at(&m, "/rootfs").unwrap().sub_path.as_deref(),
+        Some("rootfs")
     );
+    // After the release files, before the tarball: <name>.tar, the ISO and the disks contain it.
+    assert!(pos(&p.steps, "release-files") < pos(&p.steps, "rootfs-overlay"));
+    assert!(pos(&p.steps, "rootfs-overlay") < pos(&p.steps, "tarball"));
+    for step in ["iso", "cloud-image"] {
+        let c = init(&p, step);
+        assert!(
+            !args(&c).contains(&"--overlay-rootfs".to_string()),
+            "{step}"
+        );
+        assert!(!mounts(&c).iter().any(|m| m.name == "root-extra"), "{step}");
+    }
+    // No ISO overlay step without an ISO overlay or grub.cfg.
+    assert!(!p.steps.contains(&"iso-overlay".to_string()));
+    assert!(!args(&init(&p, "iso")).contains(&"--overlay-iso".to_string()));
+}
+
+#[test]
+fn overlays_are_bound_by_volume_name() {
+    let p = build(overlay_spec(true, true), &[]);
     let names: Vec<_> = p
         .pod
         .spec
@@ -885,6 +1043,10 @@ fn overlays_mount_at_their_documented_paths() {
         .map(|v| v.name)
         .collect();
     assert!(names.contains(&"iso-extra".to_string()) && names.contains(&"root-extra".to_string()));
+    assert_eq!(
+        &p.steps[..5],
+        &["unpack", "rootfs-overlay", "tarball", "iso-overlay", "iso"]
+    );
 }
 
 #[test]
@@ -1011,4 +1173,441 @@ fn mangled_specs_plan_well_or_fail_with_a_reason() {
         planned > 300 && refused > 300,
         "planned {planned}, refused {refused}"
     );
+}
+
+fn all_steps(p: &Plan) -> Vec<Container> {
+    p.pod
+        .spec
+        .as_ref()
+        .unwrap()
+        .init_containers
+        .clone()
+        .unwrap()
+}
+
+fn everything() -> OSArtifactSpec {
+    let mut s = overlay_spec(true, true);
+    s.bundles = vec!["quay.io/kairos/packages:x-1".into()];
+    s.netboot = true;
+    s.cloud_image = true;
+    s.azure_image = true;
+    s.gce_image = true;
+    s
+}
+
+#[test]
+fn every_tool_step_keeps_its_temporary_files_in_its_own_scratch_directory() {
+    let p = build(everything(), &[]);
+    let df = build(
+        dockerfile_spec(),
+        &[secret("df", &[("Dockerfile", "FROM {{ .Base }}\n")])],
+    );
+    let mut steps = all_steps(&p);
+    steps.extend(all_steps(&df));
+    let mut seen = 0;
+    for step in [
+        "unpack",
+        "bundle-0",
+        "buildah",
+        "tarball",
+        "iso",
+        "netboot",
+        "cloud-image",
+        "azure-image",
+        "gce-image",
+    ] {
+        for c in steps.iter().filter(|c| c.name == step) {
+            assert_eq!(env(c, "TMPDIR").as_deref(), Some("/work/tmp"), "{step}");
+            let work = mount_at(c.volume_mounts.as_deref().unwrap(), "/work").unwrap();
+            assert_eq!(
+                (work.name.as_str(), work.sub_path.clone()),
+                ("rootfs", Some(format!("work/{step}"))),
+                "{step}"
+            );
+            let script = &c.command.clone().unwrap()[2];
+            // The directory exists before the tool runs.
+            assert!(
+                script.contains("mkdir -p \"$TMPDIR\"\n"),
+                "{step}: {script}"
+            );
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 12);
+}
+
+#[test]
+fn debug_logging_uses_each_commands_own_flag_before_the_positionals() {
+    let p = build(everything(), &[]);
+    let iso = args(&init(&p, "iso"));
+    assert_eq!(&iso[..3], &["build-iso", "--loglevel", "debug"]);
+    assert!(!iso.contains(&"--debug".to_string()));
+    let netboot = args(&init(&p, "netboot"));
+    assert_eq!(&netboot[..2], &["netboot", "--debug"]);
+    for step in ["unpack", "bundle-0"] {
+        let a = args(&init(&p, step));
+        assert_eq!(&a[..3], &["unpack", "--loglevel", "debug"], "{step}");
+        assert_eq!(a[a.len() - 1], "/rootfs");
+    }
+    for step in ["cloud-image", "azure-image", "gce-image"] {
+        // The disk builder is AuroraBoot's top-level action, where the global flag works.
+        assert_eq!(args(&init(&p, step))[0], "--debug", "{step}");
+    }
+    // Every flag of the ISO step comes before `dir:/rootfs`.
+    let src = pos(&iso, "dir:/rootfs");
+    assert_eq!(src, iso.len() - 1);
+    assert!(pos(&iso, "--overlay-iso") < src);
+}
+
+#[test]
+fn disks_without_a_cloud_config_get_no_default_user() {
+    let mut s = base();
+    s.cloud_image = true;
+    s.azure_image = true;
+    s.gce_image = true;
+    let p = build(s.clone(), &[]);
+    for c in ["cloud-image", "azure-image", "gce-image"] {
+        let a = args(&init(&p, c));
+        assert!(
+            a.windows(2)
+                .any(|w| w == ["--set", "no_default_cloud_config=true"]),
+            "{c}: {a:?}"
+        );
+    }
+    // With a cloud-config, the user's file decides.
+    let p = build(with_cc(s), &[cloud_config()]);
+    for c in ["cloud-image", "azure-image", "gce-image"] {
+        assert!(
+            !args(&init(&p, c)).contains(&"no_default_cloud_config=true".to_string()),
+            "{c}"
+        );
+    }
+}
+
+#[test]
+fn ephemeral_storage_requests_reach_the_output_containers() {
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    let rr = |q: &str| k8s_openapi::api::core::v1::ResourceRequirements {
+        requests: Some(BTreeMap::from([(
+            "ephemeral-storage".into(),
+            Quantity(q.into()),
+        )])),
+        limits: Some(BTreeMap::from([(
+            "ephemeral-storage".into(),
+            Quantity(q.into()),
+        )])),
+        ..Default::default()
+    };
+    let mut s = everything();
+    s.resources = Some(osartifact_shared::types::OutputResources {
+        iso: Some(rr("40Gi")),
+        netboot: Some(rr("20Gi")),
+        cloud_image: Some(rr("41Gi")),
+        azure_image: Some(rr("42Gi")),
+        gce_image: Some(rr("43Gi")),
+    });
+    let p = build(s, &[]);
+    for (step, q) in [
+        ("iso", "40Gi"),
+        ("netboot", "20Gi"),
+        ("cloud-image", "41Gi"),
+        ("azure-image", "42Gi"),
+        ("gce-image", "43Gi"),
+    ] {
+        assert_eq!(init(&p, step).resources, Some(rr(q)), "{step}");
+    }
+    for step in ["unpack", "tarball", "iso-overlay", "rootfs-overlay", "done"] {
+        let c = all_steps(&p)
+            .into_iter()
+            .chain(p.pod.spec.as_ref().unwrap().containers.clone())
+            .find(|c| c.name == step)
+            .unwrap();
+        assert_eq!(c.resources, None, "{step}");
+    }
+    // The scratch the ISO and disk steps fill is the pod's emptyDir: charged to the pod.
+    let vols = p.pod.spec.as_ref().unwrap().volumes.clone().unwrap();
+    let scratch = vols.iter().find(|v| v.name == "rootfs").unwrap();
+    assert!(scratch.empty_dir.is_some());
+}
+
+/// Runs one of the fixed scripts with `/bin/sh -ec`, its absolute paths moved under `root`, and
+/// `bin` first on PATH (stand-ins for the tools).
+mod scripts_run {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+    use std::process::Command;
+
+    use super::super::builder::scripts;
+
+    pub struct Sandbox {
+        pub root: PathBuf,
+    }
+
+    impl Sandbox {
+        pub fn new(test: &str) -> Self {
+            let root =
+                std::env::temp_dir().join(format!("osartifact-plan-{test}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(root.join("bin")).unwrap();
+            Self { root }
+        }
+
+        pub fn path(&self, p: &str) -> PathBuf {
+            self.root.join(p.trim_start_matches('/'))
+        }
+
+        pub fn write(&self, p: &str, content: &str, mode: u32) {
+            let path = self.path(p);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, content).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+
+        pub fn symlink(&self, target: &str, link: &str) {
+            std::os::unix::fs::symlink(target, self.path(link)).unwrap();
+        }
+
+        pub fn mode(&self, p: &str) -> u32 {
+            std::fs::metadata(self.path(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o7777
+        }
+
+        pub fn exists(&self, p: &str) -> bool {
+            std::fs::symlink_metadata(self.path(p)).is_ok()
+        }
+
+        /// `script` with each absolute path of `paths` (where a path starts: after a space, a
+        /// quote or the start of a line) moved under the sandbox, in one pass.
+        pub fn relocate(&self, script: &str, paths: &[&str]) -> String {
+            let mut paths = paths.to_vec();
+            paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
+            let root = self.root.to_string_lossy();
+            let mut out = String::new();
+            let mut rest = script;
+            let mut prev = '\n';
+            while let Some(c) = rest.chars().next() {
+                let boundary = matches!(prev, ' ' | '"' | '\n' | '=');
+                if boundary && let Some(p) = paths.iter().find(|p| rest.starts_with(**p)) {
+                    out.push_str(&root);
+                    out.push_str(p);
+                    rest = &rest[p.len()..];
+                    prev = p.chars().last().unwrap_or('/');
+                    continue;
+                }
+                out.push(c);
+                prev = c;
+                rest = &rest[c.len_utf8()..];
+            }
+            out
+        }
+
+        /// Runs `script` relocated, with `{root}` in environment values replaced by the sandbox.
+        pub fn run(&self, script: &str, paths: &[&str], args: &[&str], env: &[(&str, &str)]) {
+            let s = self.relocate(script, paths);
+            let root = self.root.to_string_lossy();
+            let path = format!(
+                "{}:{}",
+                self.path("bin").display(),
+                std::env::var("PATH").unwrap_or_default()
+            );
+            let mut cmd = Command::new("/bin/sh");
+            cmd.arg("-ec").arg(&s).arg("step").args(args);
+            cmd.env("PATH", path);
+            for (k, v) in env {
+                cmd.env(k, v.replace("{root}", &root));
+            }
+            let out = cmd.output().unwrap();
+            assert!(
+                out.status.success(),
+                "script failed:\n{s}\nstdout: {}\nstderr: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
+    impl Drop for Sandbox {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+
+    /// A ConfigMap volume as the kubelet's atomic writer lays it out.
+    fn config_map_volume(s: &Sandbox, dir: &str) {
+        s.write(
+            &format!("{dir}/..2026_01_01_00_00_00.1/etc/motd"),
+            "hi\n",
+            0o644,
+        );
+        s.write(
+            &format!("{dir}/..2026_01_01_00_00_00.1/.hidden"),
+            "h\n",
+            0o644,
+        );
+        s.symlink("..2026_01_01_00_00_00.1", &format!("{dir}/..data"));
+        s.symlink("..data/etc", &format!("{dir}/etc"));
+        s.symlink("..data/.hidden", &format!("{dir}/.hidden"));
+    }
+
+    #[test]
+    fn rootfs_overlay_copies_a_config_map_volume_without_the_kubelets_entries() {
+        let s = Sandbox::new("rootfs-overlay");
+        config_map_volume(&s, "/overlay-rootfs");
+        // The rootfs already has /etc, and a symlink where the overlay puts a file.
+        s.write("/rootfs/etc/hostname", "x\n", 0o644);
+        s.write("/outside", "untouched\n", 0o644);
+        s.symlink(&s.path("/outside").to_string_lossy(), "/rootfs/etc/motd");
+        s.run(
+            &scripts::rootfs_overlay(),
+            &["/overlay-rootfs", "/rootfs"],
+            &[],
+            &[],
+        );
+        assert_eq!(
+            std::fs::read_to_string(s.path("/rootfs/etc/motd")).unwrap(),
+            "hi\n"
+        );
+        assert!(
+            !std::fs::symlink_metadata(s.path("/rootfs/etc/motd"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::read_to_string(s.path("/outside")).unwrap(),
+            "untouched\n"
+        );
+        assert!(s.exists("/rootfs/etc/hostname"));
+        assert!(s.exists("/rootfs/.hidden"));
+        assert!(!s.exists("/rootfs/..data"));
+        assert!(!s.exists("/rootfs/..2026_01_01_00_00_00.1"));
+    }
+
+    #[test]
+    fn iso_overlay_stages_the_users_files_and_grub_cfg() {
+        let s = Sandbox::new("iso-overlay");
+        config_map_volume(&s, "/overlay-iso-user");
+        s.write("/config/grub.cfg", "menuentry x {}\n", 0o644);
+        std::fs::create_dir_all(s.path("/overlay-iso")).unwrap();
+        s.run(
+            &scripts::iso_overlay(),
+            &["/overlay-iso-user", "/overlay-iso", "/config"],
+            &[],
+            &[],
+        );
+        assert_eq!(
+            std::fs::read_to_string(s.path("/overlay-iso/etc/motd")).unwrap(),
+            "hi\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(s.path("/overlay-iso/boot/grub2/grub.cfg")).unwrap(),
+            "menuentry x {}\n"
+        );
+        assert!(!s.exists("/overlay-iso/..data"));
+        // Empty ISO overlay volume, no grub.cfg: nothing to do, no failure.
+        let e = Sandbox::new("iso-overlay-empty");
+        std::fs::create_dir_all(e.path("/overlay-iso-user")).unwrap();
+        std::fs::create_dir_all(e.path("/overlay-iso")).unwrap();
+        e.run(
+            &scripts::iso_overlay(),
+            &["/overlay-iso-user", "/overlay-iso", "/config"],
+            &[],
+            &[],
+        );
+    }
+
+    #[test]
+    fn auroraboot_steps_use_scratch_for_temp_files_and_publish_readable_files() {
+        let s = Sandbox::new("publish");
+        // Stand-in: records its TMPDIR and arguments, writes 0600 files as AuroraBoot's netboot does.
+        s.write(
+            "/bin/auroraboot",
+            "#!/bin/sh\nset -e\n[ -d \"$TMPDIR\" ]\necho \"$TMPDIR\" > \"$OUT/tmpdir\"\necho \"$@\" > \"$OUT/args\"\nfor f in hello.squashfs hello-kernel hello-initrd; do echo x > \"$OUT/$f\"; chmod 0600 \"$OUT/$f\"; done\n",
+            0o755,
+        );
+        std::fs::create_dir_all(s.path("/artifacts")).unwrap();
+        std::fs::create_dir_all(s.path("/work")).unwrap();
+        let root = s.root.to_string_lossy().to_string();
+        s.run(
+            &scripts::run_and_publish(),
+            &["/artifacts", "/work"],
+            &["netboot", "--debug", "x.iso", "/work", "hello"],
+            &[
+                ("TMPDIR", "{root}/work/tmp"),
+                ("OUT", "{root}/work"),
+                ("NAME", "hello"),
+                (
+                    "PUBLISH",
+                    "{root}/work/hello.squashfs=hello.squashfs {root}/work/hello-kernel=hello-kernel {root}/work/hello-initrd=hello-initrd",
+                ),
+                ("NETBOOT_URL", "http://example.com"),
+            ],
+        );
+        assert_eq!(
+            std::fs::read_to_string(s.path("/work/tmpdir"))
+                .unwrap()
+                .trim(),
+            format!("{root}/work/tmp")
+        );
+        for f in [
+            "hello.squashfs",
+            "hello-kernel",
+            "hello-initrd",
+            "hello.ipxe",
+        ] {
+            assert_eq!(s.mode(&format!("/artifacts/{f}")) & 0o444, 0o444, "{f}");
+            assert!(!s.exists(&format!("/artifacts/{f}.partial")), "{f}");
+        }
+        // Scratch copies and the temp dir are gone after publishing.
+        for f in [
+            "hello.squashfs",
+            "hello-kernel",
+            "hello-initrd",
+            "ipxe",
+            "tmp",
+        ] {
+            assert!(!s.exists(&format!("/work/{f}")), "{f}");
+        }
+    }
+
+    #[test]
+    fn tarball_sets_the_root_mode_packs_uncompressed_and_cleans_up() {
+        let s = Sandbox::new("tarball");
+        // Stand-in for `luet util pack [--arch A --os linux] REF SRC DST`: SRC must be a plain tar.
+        s.write(
+            "/bin/luet",
+            "#!/bin/sh\nset -e\n[ -d \"$TMPDIR\" ]\nfor a; do :; done\neval src=\\${$(($# - 1))}\ntar -tf \"$src\" > /dev/null\ncp \"$src\" \"$a\"\nchmod 0600 \"$a\"\n",
+            0o755,
+        );
+        s.write("/rootfs/etc/os-release", "NAME=x\n", 0o644);
+        std::fs::set_permissions(s.path("/rootfs"), std::fs::Permissions::from_mode(0o777))
+            .unwrap();
+        std::fs::create_dir_all(s.path("/work")).unwrap();
+        s.write("/artifacts/hello.raw", "old\n", 0o644);
+        s.run(
+            &scripts::tarball(),
+            &["/artifacts", "/rootfs", "/work"],
+            &["hello.tar", "hello.raw"],
+            &[
+                ("TMPDIR", "{root}/work/tmp"),
+                ("NAME", "hello"),
+                ("IMAGE_REF", "hello:latest"),
+            ],
+        );
+        assert_eq!(s.mode("/rootfs"), 0o755);
+        assert_eq!(s.mode("/artifacts/hello.tar") & 0o444, 0o444);
+        assert!(!s.exists("/artifacts/hello.raw"), "old outputs removed");
+        for f in ["rootfs.tar", "image.tar", "tmp"] {
+            assert!(!s.exists(&format!("/work/{f}")), "{f}");
+        }
+        let listing = Command::new("tar")
+            .arg("-tf")
+            .arg(s.path("/artifacts/hello.tar"))
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&listing.stdout).contains("etc/os-release"));
+    }
 }
