@@ -57,10 +57,11 @@ setup:
     bash e2e/controlplane/install-tools.sh
     bash e2e/controlplane/build.sh >/dev/null
 
-# The operator and webhook linked statically (glibc, release), for the one-node cluster's images.
+# The operator, the webhook and the AuroraBoot stand-in linked statically (glibc, release), for
+# the one-node cluster's images.
 [group('test')]
 static-bins:
-    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target x86_64-unknown-linux-gnu -p osartifact-operator -p osartifact-webhook --bin osartifact-operator --bin osartifact-webhook
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target x86_64-unknown-linux-gnu -p osartifact-operator -p osartifact-webhook -p osartifact-standin --bin osartifact-operator --bin osartifact-webhook --bin osartifact-standin
 
 # The end-to-end suite only (local control plane; see docs/testing.md).
 [group('test')]

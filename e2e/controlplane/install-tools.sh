@@ -6,7 +6,7 @@
 #   steps: apt node just rust go   (default: all of them, in that order)
 #     apt   Debian packages: nginx curl jq openssl ca-certificates (apt-get update only if one is missing)
 #     node  the one-node cluster's Debian packages (containerd, runc, CNI plugins, iptables, skopeo,
-#           ...; versions in versions.env) and docker-registry unpacked into the cache (not installed:
+#           the builder pod's tools: xorriso, squashfs-tools, buildah, ...; versions in versions.env) and docker-registry unpacked into the cache (not installed:
 #           its package scripts would start a registry on the host)
 #     just  the `just` command runner (cargo install --locked, pinned version)
 #     rust  rustfmt and clippy components (rustup; nothing is fetched when present)
@@ -20,7 +20,11 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=versions.env
 source "$here/versions.env"
 NODE_PACKAGES=(containerd runc containernetworking-plugins iptables conntrack socat busybox-static
-  skopeo apache2-utils gcc libc6-dev iproute2 util-linux)
+  skopeo apache2-utils gcc libc6-dev iproute2 util-linux
+  # The builder pod's real tools, copied into its helper images with their libraries: the
+  # AuroraBoot stand-in's file-system tools, and buildah for Dockerfile builds.
+  bash coreutils tar gzip sed grep findutils xorriso squashfs-tools mtools dosfstools gdisk
+  e2fsprogs buildah)
 
 log() { printf '[install-tools] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

@@ -84,7 +84,11 @@ impl Env {
         };
         let cp = ControlPlane::start_mode(&bin, &data_dir, &log_dir, mode)?;
         let node = match mode {
-            Mode::Node => Some(Node::start(&cp, &data_dir.join("node"), &log_dir)?),
+            Mode::Node => {
+                let node = Node::start(&cp, &data_dir.join("node"), &log_dir)?;
+                crate::builder_images::push_all(&node)?;
+                Some(node)
+            }
             Mode::Loopback => None,
         };
         let operator_id = cp.identity("operator", identity::OPERATOR_USER, SA_GROUPS)?;

@@ -202,6 +202,19 @@ impl Node {
                 ),
             )?;
         }
+        // The registries the examples' images come from: their images are pushed to the
+        // local registry under the same repository paths (`builder_images`).
+        for host in crate::builder_images::MIRRORED_REGISTRIES {
+            let hd = certs.join(host);
+            std::fs::create_dir_all(&hd)?;
+            let local = net::registry();
+            std::fs::write(
+                hd.join("hosts.toml"),
+                format!(
+                    "server = \"http://{local}\"\n[host.\"http://{local}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
+                ),
+            )?;
+        }
         let cni_conf = self.dir.join("cni/net.d");
         std::fs::create_dir_all(&cni_conf)?;
         std::fs::write(

@@ -25,10 +25,17 @@ fn manifest(y: &str) -> String {
     y.replace("{BUSYBOX}", &busybox_image())
 }
 
-/// A minimal ISO OSArtifact named `name` (its helper images cannot be pulled here).
+/// An image no registry of the cluster has.
+fn unpullable_image() -> String {
+    format!("{}/e2e/never-pushed:v1", net::registry())
+}
+
+/// A minimal ISO OSArtifact named `name` whose first step (an importer) has an image that
+/// cannot be pulled, so its build stays at step 1 until the test ends it.
 fn iso_artifact(name: &str) -> String {
     format!(
-        r#"{{"apiVersion":"build.kairos.io/v1alpha2","kind":"OSArtifact","metadata":{{"name":"{name}"}},"spec":{{"imageName":"quay.io/kairos/x:v1","iso":true}}}}"#
+        r#"{{"apiVersion":"build.kairos.io/v1alpha2","kind":"OSArtifact","metadata":{{"name":"{name}"}},"spec":{{"imageName":"quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0","iso":true,"importers":[{{"name":"fetch","image":"{}"}}]}}}}"#,
+        unpullable_image()
     )
 }
 
@@ -610,8 +617,8 @@ spec:
 fn a_build_whose_image_cannot_be_pulled_says_so_and_a_deleted_builder_pod_ends_it() {
     let e = env();
     let ns = e.namespace("pull-failure");
-    // The shipped helper images are not in any registry this cluster can reach, so the
-    // kubelet reports the first step's pull failure; the operator Pod relays it.
+    // The importer's image is in no registry this cluster can reach, so the kubelet reports
+    // the first step's pull failure; the operator Pod relays it.
     apply_iso_artifact(&ns, "unpullable");
     let obj = ns.wait_for(
         &["osartifact", "unpullable"],
