@@ -50,7 +50,6 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 
 /// RFC 4122 version-5 UUID of `name` in the URL namespace (what `uuid.NewV5(uuid.NamespaceURL,
 /// label)` gives AuroraBoot for its partition GUIDs).
-#[allow(dead_code)] // Used by the disk action, which follows.
 pub fn uuid_v5_url(name: &str) -> String {
     const NAMESPACE_URL: [u8; 16] = [
         0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30,
