@@ -251,6 +251,11 @@ fn build_iso_refuses_what_auroraboot_refuses() {
         run(&["--bogus", &dir]).to_string(),
         "flag provided but not defined: -bogus"
     );
+    // --debug is an app-level flag; build-iso has --loglevel instead.
+    assert_eq!(
+        run(&["--debug", &dir]).to_string(),
+        "flag provided but not defined: -debug"
+    );
     assert_eq!(run(&["-o", &o]).to_string(), "No source defined");
     assert!(
         run(&["-o", &o, "quay.io/x/y:1"])
