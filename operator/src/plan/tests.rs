@@ -262,11 +262,14 @@ fn grub_config_merges_with_the_users_iso_overlay() {
 #[test]
 fn bug7_kairos_release_and_os_release_are_written() {
     let mut s = base();
-    s.kairos_release = Some("KAIROS_VERSION=v3.6.0\n".into());
+    s.kairos_release = Some("KAIROS_VERSION=v3.6.0\nKAIROS_ARCH=amd64\n".into());
     s.os_release = Some("NAME=x\n".into());
-    let p = build(s, &[]);
+    let p = build(s.clone(), &[]);
     let data = p.config_map.data.as_ref().unwrap();
-    assert_eq!(data["kairos-release"], "KAIROS_VERSION=v3.6.0\n");
+    assert_eq!(
+        data["kairos-release"],
+        "KAIROS_VERSION=v3.6.0\nKAIROS_ARCH=amd64\n"
+    );
     assert_eq!(data["os-release"], "NAME=x\n");
     let c = init(&p, "release-files");
     let script = c.command.clone().unwrap().join(" ");
@@ -283,6 +286,16 @@ fn bug7_kairos_release_and_os_release_are_written() {
         .unwrap();
     let keys: Vec<_> = items.iter().map(|i| i.key.as_str()).collect();
     assert_eq!(keys, vec!["kairos-release", "os-release"]);
+}
+
+#[test]
+fn a_kairos_release_auroraboot_cannot_read_is_refused_before_the_build() {
+    // A bare version (as in the upstream docs) would fail the ISO step 20 minutes in.
+    let mut s = base();
+    s.kairos_release = Some("v3.6.0".into());
+    let e = try_plan(s, &[]).unwrap_err();
+    assert_eq!(e.category(), "InvalidSpec");
+    assert!(e.to_string().contains("spec.kairosRelease"), "{e}");
 }
 
 #[test]
@@ -999,7 +1012,8 @@ fn overlay_iso_is_always_staged_in_scratch() {
 fn overlay_rootfs_is_applied_to_the_rootfs_before_the_tarball() {
     let mut s = overlay_spec(false, true);
     s.cloud_image = true;
-    s.kairos_release = Some("KAIROS_ARCH=amd64\n".into());
+    s.kairos_release =
+        Some("KAIROS_ARCH=amd64\nKAIROS_FLAVOR=opensuse\nKAIROS_MODEL=generic\n".into());
     let p = build(s, &[]);
     let c = init(&p, "rootfs-overlay");
     let m = mounts(&c);

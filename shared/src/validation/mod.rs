@@ -5,6 +5,7 @@
 mod field;
 pub mod formats;
 mod image;
+pub mod release;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -76,6 +77,7 @@ fn check(meta: &ObjectMeta, spec: &OSArtifactSpec, secrets: &KnownSecrets, mode:
     metadata(meta, spec, &mut r);
     image_source(spec, &mut r);
     outputs(spec, &mut r);
+    release::check(spec, &mut r);
     secret_refs(spec, &mut r);
     volumes(spec, &mut r);
     bindings(spec, &mut r);

@@ -642,3 +642,147 @@ fn validating_in_place_reports_what_validating_a_copy_does() {
     assert_eq!(reports[1].errors.len(), 4);
     assert!(!reports[3].warnings.is_empty());
 }
+
+const KAIROS_RELEASE: &str = r#"KAIROS_NAME="kairos-core-opensuse-leap-15.6"
+KAIROS_VERSION="v3.6.0"
+KAIROS_ARCH="amd64"
+KAIROS_FLAVOR="opensuse"
+KAIROS_FLAVOR_RELEASE="leap-15.6"
+KAIROS_VARIANT="core"
+KAIROS_MODEL="generic"
+"#;
+
+fn with_release(release: &str, disk: bool) -> OSArtifactSpec {
+    let mut s = iso();
+    s.cloud_image = disk;
+    s.kairos_release = Some(release.into());
+    s
+}
+
+#[test]
+fn a_full_kairos_release_passes_for_every_output() {
+    let mut s = with_release(KAIROS_RELEASE, true);
+    s.netboot = true;
+    s.netboot_url = Some("http://example.com".into());
+    s.azure_image = true;
+    s.gce_image = true;
+    assert!(errors(s.clone()).is_empty(), "{:?}", errors(s.clone()));
+    assert!(warnings(s.clone()).is_empty(), "{:?}", warnings(s));
+}
+
+#[test]
+fn kairos_release_that_is_not_an_env_file_is_refused() {
+    let e = errors(with_release("v3.6.0", false));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with(r#"spec.kairosRelease: Invalid value: "v3.6.0": line 1 is not KEY=VALUE"#),
+        "{e:?}"
+    );
+    // Whatever outputs are selected.
+    let mut none = with_release("KAIROS_ARCH=amd64\nnot a variable\n", false);
+    none.iso = false;
+    let e = errors(none);
+    assert!(has(&e, "line 2 is not KEY=VALUE"), "{e:?}");
+}
+
+#[test]
+fn kairos_release_needs_the_keys_auroraboot_reads_for_the_selected_outputs() {
+    // ISO: the architecture (KAIROS_TARGETARCH is the older spelling).
+    let e = errors(with_release("KAIROS_VERSION=v3.6.0\n", false));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("spec.kairosRelease: Required value: KAIROS_ARCH (or KAIROS_TARGETARCH) is missing or empty"),
+        "{e:?}"
+    );
+    assert!(errors(with_release("KAIROS_TARGETARCH=arm64\n", false)).is_empty());
+    assert!(!errors(with_release("KAIROS_ARCH=\n", false)).is_empty());
+    // Netboot alone builds the ISO too.
+    let mut netboot = with_release("KAIROS_FLAVOR=x\n", false);
+    netboot.iso = false;
+    netboot.netboot = true;
+    netboot.netboot_url = Some("http://example.com".into());
+    assert!(has(&errors(netboot), "KAIROS_ARCH"));
+    // Disks: flavor and model, each named.
+    let e = errors(with_release("KAIROS_ARCH=amd64\n", true));
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(has(&e, "KAIROS_FLAVOR is missing or empty"), "{e:?}");
+    assert!(has(&e, "KAIROS_MODEL is missing or empty"), "{e:?}");
+    assert!(has(&e, "disk images"), "{e:?}");
+    let mut disk_only = with_release("KAIROS_FLAVOR=ubuntu\nKAIROS_MODEL=generic\n", true);
+    disk_only.iso = false;
+    assert!(errors(disk_only).is_empty());
+}
+
+#[test]
+fn env_files_are_parsed_like_an_env_file_reader() {
+    use super::release::{EnvFileError, parse_env_file};
+    let vars = parse_env_file(
+        "# comment\n\nexport A=1\nB = \"two words\" # note\nC='x # y'\nD=plain # trailing\nE=\"multi\nline\"\nF.G=\n",
+    )
+    .unwrap();
+    assert_eq!(vars["A"], "1");
+    assert_eq!(vars["B"], "two words");
+    assert_eq!(vars["C"], "x # y");
+    assert_eq!(vars["D"], "plain");
+    assert_eq!(vars["E"], "multi\nline");
+    assert_eq!(vars["F.G"], "");
+    for (text, line) in [
+        ("v3.6.0", 1),
+        ("A=1\n=2", 2),
+        ("A=\"open", 1),
+        ("A='x' y", 1),
+        ("MY-KEY=1", 1),
+    ] {
+        assert_eq!(
+            parse_env_file(text).map(|_| ()),
+            Err(EnvFileError {
+                line,
+                text: text.lines().nth(line - 1).unwrap().to_string()
+            }),
+            "{text:?}"
+        );
+    }
+}
+
+#[test]
+fn os_release_that_is_not_an_env_file_is_a_warning() {
+    let mut s = iso();
+    s.os_release = Some("opensuse-leap-15.6".into());
+    assert!(errors(s.clone()).is_empty());
+    let w = warnings(s);
+    assert!(
+        has(
+            &w,
+            "spec.osRelease: line 1 (\"opensuse-leap-15.6\") is not KEY=VALUE"
+        ),
+        "{w:?}"
+    );
+    let mut ok = iso();
+    ok.os_release = Some("NAME=\"openSUSE Leap\"\nID=opensuse-leap\n".into());
+    assert!(warnings(ok).is_empty());
+}
+
+#[test]
+fn grub_config_without_a_menuentry_is_a_warning() {
+    let mut s = iso();
+    s.grub_config = Some("set timeout=5\nset default=0\n".into());
+    assert!(errors(s.clone()).is_empty(), "a warning, never an error");
+    let w = warnings(s);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with("spec.grubConfig: has no menuentry"),
+        "{w:?}"
+    );
+    for good in [
+        "set timeout=5\nmenuentry \"Kairos\" {\n  linux /boot/kernel\n}\n",
+        "submenu 'More' {\n\tmenuentry 'x' { true }\n}\n",
+    ] {
+        let mut s = iso();
+        s.grub_config = Some(good.into());
+        assert!(warnings(s).is_empty(), "{good}");
+    }
+    // A line that merely mentions the word does not count.
+    let mut s = iso();
+    s.grub_config = Some("# menuentry is below\nset menuentry_id_option=x\n".into());
+    assert!(has(&warnings(s), "has no menuentry"));
+}
