@@ -122,7 +122,8 @@ pub struct OSArtifactSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud_config_ref: Option<SecretKeyRef>,
 
-    /// Custom GRUB configuration, installed as the ISO's grub.cfg.
+    /// Custom GRUB configuration, installed as the ISO's grub.cfg. It replaces the live ISO's whole
+    /// boot menu, so give a complete grub.cfg with menu entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grub_config: Option<String>,
 
@@ -130,7 +131,8 @@ pub struct OSArtifactSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os_release: Option<String>,
 
-    /// Contents written to /etc/kairos-release in the image.
+    /// Contents written to /etc/kairos-release in the image: a whole KEY=VALUE file. AuroraBoot reads
+    /// KAIROS_ARCH (ISO, netboot) and KAIROS_FLAVOR and KAIROS_MODEL (disk images) from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kairos_release: Option<String>,
 
@@ -239,11 +241,12 @@ impl Arch {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct VolumeBindings {
-    /// Volume mounted at /workspace as the kaniko build context (Dockerfile builds only).
+    /// Volume mounted at /workspace as the build context of the Dockerfile build (Dockerfile builds only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 63))]
     pub build_context: Option<String>,
-    /// Volume mounted at /overlay-iso and passed to AuroraBoot as --overlay-iso (ISO or netboot builds).
+    /// Volume whose files are added to the ISO: copied to scratch and passed to AuroraBoot as
+    /// --overlay-iso (ISO or netboot builds).
     #[serde(
         default,
         rename = "overlayISO",
@@ -251,7 +254,8 @@ pub struct VolumeBindings {
     )]
     #[schemars(length(max = 63))]
     pub overlay_iso: Option<String>,
-    /// Volume mounted at /overlay-rootfs and passed to AuroraBoot as --overlay-rootfs (ISO or netboot builds).
+    /// Volume whose files are copied onto the rootfs before the image tarball is made, so the
+    /// tarball, the ISO and the disk images contain them (ISO or netboot builds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 63))]
     pub overlay_rootfs: Option<String>,
