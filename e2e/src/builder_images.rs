@@ -97,6 +97,7 @@ pub fn auroraboot_standin(standin: &Path) -> Result<Image> {
         "gdisk",
         "e2fsprogs",
     ])?;
+    r.dos_code_pages()?;
     r.add(Entry::symlink("/usr/bin/sh", "bash"));
     r.add(Entry::copy("/usr/bin/osartifact-standin", 0o755, standin));
     r.add(Entry::symlink("/usr/bin/auroraboot", "osartifact-standin"));
@@ -114,7 +115,11 @@ pub fn auroraboot_standin(standin: &Path) -> Result<Image> {
     r.add(Entry::file("/etc/group", 0o644, "root:x:0:\n"));
     let config = Config {
         entrypoint: vec!["/usr/bin/auroraboot".into()],
-        env: vec![PATH_ENV.into(), "TMPDIR=/tmp".into(), "LUET_NOLOCK=true".into()],
+        env: vec![
+            PATH_ENV.into(),
+            "TMPDIR=/tmp".into(),
+            "LUET_NOLOCK=true".into(),
+        ],
         labels: labels("osartifact e2e AuroraBoot stand-in"),
         ..Config::default()
     };
@@ -239,6 +244,15 @@ pub fn kairos_os(reference: &str, variant: &str) -> Result<Image> {
             0o644,
             format!("osartifact e2e initrd for {reference}\n"),
         ),
+        // What AuroraBoot's raw-disk builder copies from the rootfs: the installed system's
+        // GRUB config and the EFI binaries (any bytes do for a disk that is never booted).
+        Entry::file(
+            "/etc/cos/grub.cfg",
+            0o644,
+            "set timeout=5\nmenuentry \"Kairos (e2e)\" {\n  linux /boot/vmlinuz\n  initrd /boot/initrd\n}\n",
+        ),
+        Entry::file("/usr/share/efi/x86_64/shim.efi", 0o644, "e2e shim\n"),
+        Entry::file("/usr/share/efi/x86_64/grub.efi", 0o644, "e2e grub\n"),
         Entry::file(WHITED_OUT, 0o644, "bundles delete this file\n"),
         // The examples' Dockerfiles `RUN zypper install -y ...`; there are no package
         // repositories here, so the image's zypper records what it was asked to install.
@@ -358,9 +372,6 @@ mod tests {
             local_reference("curlimages/curl:latest"),
             format!("{r}/curlimages/curl:latest")
         );
-        assert_eq!(
-            local_reference("localhost:5000/x:1"),
-            format!("{r}/x:1")
-        );
+        assert_eq!(local_reference("localhost:5000/x:1"), format!("{r}/x:1"));
     }
 }

@@ -189,6 +189,30 @@ impl Rootfs {
         Ok(())
     }
 
+    /// glibc's character-set converters for the DOS code pages, which iconv loads at run time
+    /// (mtools converts FAT file names with them; ldd cannot see them).
+    pub fn dos_code_pages(&mut self) -> Result<()> {
+        let dir = Path::new("/usr/lib/x86_64-linux-gnu/gconv");
+        for f in [
+            "gconv-modules",
+            "gconv-modules.cache",
+            "IBM437.so",
+            "IBM850.so",
+        ] {
+            let p = dir.join(f);
+            if p.is_file() {
+                self.add(Entry::copy(&p.to_string_lossy(), 0o644, &p));
+            }
+        }
+        if let Ok(rd) = std::fs::read_dir(dir.join("gconv-modules.d")) {
+            for e in rd.flatten() {
+                let p = e.path();
+                self.add(Entry::copy(&p.to_string_lossy(), 0o644, &p));
+            }
+        }
+        Ok(())
+    }
+
     pub fn into_entries(self) -> Vec<Entry> {
         self.entries.into_values().collect()
     }

@@ -104,17 +104,17 @@ fn failed_build_is_an_error_with_reason_and_event() {
     assert!(out.success, "{out}");
     wait_phase(&ns, "lifecycle", "Building");
     wait_exists(&ns, "pod/lifecycle-build");
-    fail_build(&ns, "lifecycle", "kaniko", 2, "unauthorized: pull denied");
+    fail_build(&ns, "lifecycle", "buildah", 2, "unauthorized: pull denied");
     let a = wait_phase(&ns, "lifecycle", "Error");
     let msg = a["status"]["message"]
         .as_str()
         .unwrap_or_default()
         .to_string();
-    assert!(msg.contains("(kaniko) failed"), "{msg}");
+    assert!(msg.contains("(buildah) failed"), "{msg}");
     assert!(msg.contains("exit code 2"), "{msg}");
     assert!(msg.contains("kubectl logs"), "{msg}");
     wait_event(&ns, "lifecycle", "a BuildFailed warning event", |e| {
-        e.starts_with("Warning BuildFailed:") && e.contains("(kaniko) failed")
+        e.starts_with("Warning BuildFailed:") && e.contains("(buildah) failed")
     });
     // No exporter after a failed build.
     assert!(ns.get(&["job", "lifecycle-export-0"]).is_none());

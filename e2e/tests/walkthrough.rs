@@ -1,0 +1,747 @@
+//! The user docs' walkthrough on the one-node cluster: `examples/` applied as a user applies
+//! them, the kubelet running every step of the builder pod with the real tools where they can
+//! be had (buildah, xorriso, squashfs-tools, ...) and the AuroraBoot stand-in for the rest
+//! (e2e/standin), the images pulled from the cluster's registry under their upstream names.
+//! The files each build publishes are read from its volume and taken apart.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use osartifact_e2e::builder_images::WHITED_OUT;
+use osartifact_e2e::net::NODE_IP;
+use osartifact_e2e::{Ns, env, http, oci, paths};
+use serde_json::Value;
+
+osartifact_e2e::cluster_namespaces!();
+
+/// A build of a small OS takes seconds per step; the machine may be busy with several.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(420);
+
+fn example(file: &str) -> String {
+    let p = paths::workspace().join("examples").join(file);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn apply(ns: &Ns, yaml: &str) {
+    let out = ns.k_stdin(&["apply", "-f", "-"], Some(yaml));
+    assert!(out.success, "{out}");
+}
+
+/// Everything that tells why a build ended as it did.
+fn diagnostics(ns: &Ns, name: &str) -> String {
+    let pod = ns.k(&["get", "pod", &format!("{name}-build"), "-o", "yaml"]);
+    let logs = ns.k(&[
+        "logs",
+        &format!("{name}-build"),
+        "--all-containers",
+        "--prefix",
+        "--tail=40",
+    ]);
+    let events = ns.k(&["get", "events", "--sort-by=.lastTimestamp"]);
+    format!(
+        "--- pod\n{}\n--- logs\n{}{}\n--- events\n{}",
+        pod.stdout, logs.stdout, logs.stderr, events.stdout
+    )
+}
+
+/// Waits until `name` is Ready or Error and returns it; panics with the pod's story on Error.
+fn wait_ready(ns: &Ns, name: &str) -> Value {
+    let obj = ns.wait_for(
+        &["osartifact", name],
+        &format!("{name} Ready or Error"),
+        BUILD_TIMEOUT,
+        |v| matches!(v["status"]["phase"].as_str(), Some("Ready" | "Error")),
+    );
+    assert_eq!(
+        obj["status"]["phase"],
+        "Ready",
+        "{obj:#}\n{}",
+        diagnostics(ns, name)
+    );
+    obj
+}
+
+/// Waits until `name` is Error and returns it.
+fn wait_error(ns: &Ns, name: &str) -> Value {
+    let obj = ns.wait_for(
+        &["osartifact", name],
+        &format!("{name} Ready or Error"),
+        BUILD_TIMEOUT,
+        |v| matches!(v["status"]["phase"].as_str(), Some("Ready" | "Error")),
+    );
+    assert_eq!(obj["status"]["phase"], "Error", "{obj:#}");
+    obj
+}
+
+/// The directory of the artifacts volume of `name` (the host-path PV, which this process
+/// sees in the node's mount namespace).
+fn volume_dir(ns: &Ns, name: &str) -> PathBuf {
+    let pvc = ns
+        .get(&["pvc", &format!("{name}-artifacts")])
+        .expect("the artifacts PVC");
+    let pv = pvc["spec"]["volumeName"].as_str().expect("a bound PVC");
+    let pv = ns.env.k().get_json(&["pv", pv]).expect("the PV");
+    PathBuf::from(
+        pv["spec"]["hostPath"]["path"]
+            .as_str()
+            .expect("a host-path PV"),
+    )
+}
+
+fn file_names(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The volume holds exactly `files`, each non-empty and readable by anyone (an exporter need
+/// not run as root), as `status.artifacts` says.
+fn assert_published(obj: &Value, dir: &Path, files: &[String]) {
+    let want: BTreeSet<String> = files.iter().cloned().collect();
+    assert_eq!(file_names(dir), want, "files in the artifacts volume");
+    for f in files {
+        let meta = std::fs::metadata(dir.join(f)).unwrap();
+        assert!(meta.len() > 0, "{f} is empty");
+        assert_eq!(
+            meta.permissions().mode() & 0o444,
+            0o444,
+            "{f} is not readable by all: {:o}",
+            meta.permissions().mode()
+        );
+    }
+    let listed: BTreeSet<String> = obj["status"]["artifacts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().or_else(|| v["name"].as_str()))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(listed, want, "status.artifacts");
+}
+
+fn sha256_hex(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    oci::sha256(&bytes)
+        .trim_start_matches("sha256:")
+        .to_string()
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The ISO's files, extracted with xorriso into a new directory.
+fn extract_iso(iso: &Path) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    run(Command::new("xorriso")
+        .args(["-osirrox", "on", "-indev"])
+        .arg(iso)
+        .args(["-extract", "/"])
+        .arg(d.path()));
+    d
+}
+
+/// The root file system in `squashfs`, extracted with unsquashfs (modes and owners kept).
+fn extract_squashfs(squashfs: &Path) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("root");
+    run(Command::new("unsquashfs")
+        .args(["-no-progress", "-d"])
+        .arg(&root)
+        .arg(squashfs));
+    d
+}
+
+fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        if p.file_name().is_some_and(|n| n == name) && p.is_file() {
+            return Some(p);
+        }
+        if p.is_dir()
+            && !p.is_symlink()
+            && let Some(f) = find_file(&p, name)
+        {
+            return Some(f);
+        }
+    }
+    None
+}
+
+/// The checks every ISO gets: its `.sha256` matches, and the root file system inside holds
+/// the image, the bundles applied as layers (their whiteouts too), a sane root mode.
+/// Returns the extracted ISO and root file system.
+fn check_iso(dir: &Path, name: &str) -> (tempfile::TempDir, tempfile::TempDir) {
+    let iso = dir.join(format!("{name}.iso"));
+    let sum = std::fs::read_to_string(dir.join(format!("{name}.iso.sha256"))).unwrap();
+    assert_eq!(
+        sum.split_whitespace().next(),
+        Some(sha256_hex(&iso).as_str()),
+        "{name}.iso.sha256: {sum}"
+    );
+    assert!(sum.contains(&format!("{name}.iso")), "{sum}");
+    let x = extract_iso(&iso);
+    let squashfs = find_file(x.path(), "rootfs.squashfs").expect("rootfs.squashfs in the ISO");
+    let fs = extract_squashfs(&squashfs);
+    let root = fs.path().join("root");
+    let mode = std::fs::metadata(&root).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o755, "the OS root directory's mode");
+    let release = std::fs::read_to_string(root.join("etc/kairos-release")).unwrap();
+    assert!(release.contains("KAIROS_ARCH"), "{release}");
+    (x, fs)
+}
+
+fn bundles_applied(root: &Path, programs: &[&str]) {
+    for p in programs {
+        assert!(
+            root.join("usr/local/bin").join(p).is_file(),
+            "bundle program {p} missing"
+        );
+    }
+    assert!(
+        !root.join(WHITED_OUT.trim_start_matches('/')).exists(),
+        "the bundles' whiteout of {WHITED_OUT} was not applied"
+    );
+}
+
+#[test]
+fn the_iso_example_builds_exports_to_nginx_and_downloads_byte_identical() {
+    let e = env();
+    let ns = e.namespace("iso");
+    let node_port = e.install_nginx(&ns).unwrap();
+    apply(&ns, &example("iso.yaml"));
+    let obj = wait_ready(&ns, "hello-kairos");
+    let dir = volume_dir(&ns, "hello-kairos");
+    let files: Vec<String> = [
+        "hello-kairos.tar",
+        "hello-kairos.iso",
+        "hello-kairos.iso.sha256",
+    ]
+    .map(String::from)
+    .to_vec();
+    assert_published(&obj, &dir, &files);
+
+    // The operator's default helper image, as installed from manifests/default, is the
+    // upstream AuroraBoot reference: the stand-in serves exactly that name.
+    let pod = ns.get(&["pod", "hello-kairos-build"]).unwrap();
+    let images: BTreeSet<&str> = pod["spec"]["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["image"].as_str())
+        .collect();
+    assert_eq!(
+        images,
+        BTreeSet::from([osartifact_e2e::builder_images::AURORABOOT]),
+        "the builder pod's step images"
+    );
+
+    let (x, fs) = check_iso(&dir, "hello-kairos");
+    let root = fs.path().join("root");
+    bundles_applied(&root, &["helm"]);
+    assert!(root.join("usr/bin/k3s").is_file(), "the standard image");
+    // The cloud-config from the Secret's `userdata` key is in the ISO.
+    let cc = std::fs::read_to_string(
+        find_file(x.path(), "config.yaml").expect("the cloud-config in the ISO"),
+    )
+    .unwrap();
+    assert!(
+        cc.contains("#cloud-config") && cc.contains("device: \"auto\""),
+        "{cc}"
+    );
+
+    // The exporter uploaded every file to nginx through its Service name; they download
+    // byte-identical through the NodePort.
+    for f in &files {
+        let (code, body) =
+            http::get_bytes(&format!("{NODE_IP}:{node_port}"), &format!("/{f}")).unwrap();
+        assert_eq!(code, 200, "GET /{f}");
+        assert_eq!(
+            oci::sha256(&body),
+            oci::sha256(&std::fs::read(dir.join(f)).unwrap()),
+            "/{f} through the NodePort"
+        );
+    }
+}
+
+#[test]
+fn the_netboot_example_publishes_readable_kernel_initrd_squashfs_and_ipxe() {
+    let e = env();
+    let ns = e.namespace("netboot");
+    apply(&ns, &example("netboot.yaml"));
+    let name = "hello-kairos-netboot".to_string();
+    let obj = wait_ready(&ns, &name);
+    let dir = volume_dir(&ns, &name);
+    let mut files: Vec<String> = [
+        ".tar",
+        ".iso",
+        ".iso.sha256",
+        ".squashfs",
+        "-kernel",
+        "-initrd",
+    ]
+    .iter()
+    .map(|s| format!("{name}{s}"))
+    .collect();
+    files.push(format!("{name}.ipxe"));
+    assert_published(&obj, &dir, &files);
+    let (x, _) = check_iso(&dir, &name);
+    // The netboot files are those of the ISO.
+    let kernel = std::fs::read(dir.join(format!("{name}-kernel"))).unwrap();
+    assert!(
+        String::from_utf8_lossy(&kernel).contains("osartifact e2e kernel"),
+        "the kernel file is not the image's"
+    );
+    let squashfs = find_file(x.path(), "rootfs.squashfs").unwrap();
+    assert_eq!(
+        sha256_hex(&squashfs),
+        sha256_hex(&dir.join(format!("{name}.squashfs"))),
+        "the netboot squashfs is the ISO's"
+    );
+    // The iPXE script loads them from netbootURL.
+    let ipxe = std::fs::read_to_string(dir.join(format!("{name}.ipxe"))).unwrap();
+    assert!(ipxe.starts_with("#!ipxe"), "{ipxe}");
+    assert!(ipxe.contains(&format!("{name}-kernel")), "{ipxe}");
+}
+
+/// The raw disk's partition table, as sgdisk prints it.
+fn partitions(raw: &Path) -> String {
+    run(Command::new("sgdisk").arg("-p").arg(raw))
+}
+
+#[test]
+fn the_disk_image_examples_build_raw_vhd_and_gce_images() {
+    let e = env();
+    let ns = e.namespace("disks");
+    for f in ["cloud-image.yaml", "azure-image.yaml", "gce-image.yaml"] {
+        apply(&ns, &example(f));
+    }
+
+    // Raw, grown to diskSize (32000 MB) as a sparse file.
+    let obj = wait_ready(&ns, "hello-kairos-cloud");
+    let dir = volume_dir(&ns, "hello-kairos-cloud");
+    let files = ["hello-kairos-cloud.tar", "hello-kairos-cloud.raw"].map(String::from);
+    assert_published(&obj, &dir, &files);
+    let raw = dir.join("hello-kairos-cloud.raw");
+    assert!(
+        std::fs::metadata(&raw).unwrap().len() >= 32000 * 1024 * 1024,
+        "the raw image is smaller than diskSize"
+    );
+    let table = partitions(&raw);
+    assert!(table.contains("Number"), "{table}");
+
+    // Azure: a fixed VHD (the raw image with a 512-byte footer).
+    let obj = wait_ready(&ns, "hello-kairos-azure");
+    let dir = volume_dir(&ns, "hello-kairos-azure");
+    let files = ["hello-kairos-azure.tar", "hello-kairos-azure-azure.vhd"].map(String::from);
+    assert_published(&obj, &dir, &files);
+    let vhd = std::fs::read(dir.join("hello-kairos-azure-azure.vhd")).unwrap();
+    let footer = &vhd[vhd.len() - 512..];
+    assert_eq!(&footer[..8], b"conectix", "the VHD footer");
+    assert_eq!(
+        vhd.len() % (1024 * 1024),
+        512,
+        "Azure wants whole MiB before the footer"
+    );
+
+    // GCE: a gzipped tarball holding exactly disk.raw.
+    let obj = wait_ready(&ns, "hello-kairos-gce");
+    let dir = volume_dir(&ns, "hello-kairos-gce");
+    let files = ["hello-kairos-gce.tar", "hello-kairos-gce.gce.raw.tar.gz"].map(String::from);
+    assert_published(&obj, &dir, &files);
+    let listing = run(Command::new("tar")
+        .arg("-tzf")
+        .arg(dir.join("hello-kairos-gce.gce.raw.tar.gz")));
+    assert_eq!(listing.trim(), "disk.raw", "{listing}");
+}
+
+#[test]
+fn the_configmap_overlay_example_puts_its_file_in_every_output() {
+    let e = env();
+    let ns = e.namespace("cm-overlay");
+    apply(&ns, &example("configmap-overlay.yaml"));
+    let obj = wait_ready(&ns, "configmap-overlay");
+    let dir = volume_dir(&ns, "configmap-overlay");
+    let files = [
+        "configmap-overlay.tar",
+        "configmap-overlay.iso",
+        "configmap-overlay.iso.sha256",
+    ]
+    .map(String::from);
+    assert_published(&obj, &dir, &files);
+    let (_x, fs) = check_iso(&dir, "configmap-overlay");
+    let root = fs.path().join("root");
+    let motd = root.join("etc/motd");
+    assert!(
+        motd.is_file() && !motd.is_symlink(),
+        "/etc/motd from the ConfigMap is not a file in the ISO's rootfs"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&motd).unwrap(),
+        "Welcome to my custom Kairos build!\n"
+    );
+    // Not the kubelet's atomic-writer links.
+    assert!(!root.join("..data").exists(), "..data in the rootfs");
+    // The image tarball (a docker archive: one layer) has it too, as every output does:
+    // the overlay is applied to the root file system before the tarball step.
+    let tar = dir.join("configmap-overlay.tar");
+    let layers = run(Command::new("tar").arg("-tf").arg(&tar));
+    let layer = layers
+        .lines()
+        .find(|l| !l.ends_with(".json") && !l.ends_with('/') && *l != "repositories")
+        .unwrap_or_else(|| panic!("no layer in the image tarball: {layers}"));
+    let x = tempfile::tempdir().unwrap();
+    run(Command::new("tar")
+        .arg("-xf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(x.path())
+        .arg(layer));
+    let files = run(Command::new("tar").arg("-tf").arg(x.path().join(layer)));
+    assert!(
+        files
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "etc/motd"),
+        "etc/motd not in the image tarball's layer"
+    );
+}
+
+/// An HTTP server in `ns` (Service `files`, busybox httpd) serving gzipped tarballs, each of
+/// one file `<name>.txt` holding `<name>`: what the examples' importers fetch from the
+/// internet, served inside the cluster.
+fn serve_tarballs(ns: &Ns, names: &[&str]) {
+    let mut script = String::from("set -e; mkdir -p /www\n");
+    for n in names {
+        script.push_str(&format!(
+            "mkdir -p /src/{n} && echo {n} > /src/{n}/{n}.txt && tar -czf /www/{n}.tar.gz -C /src/{n} .\n"
+        ));
+    }
+    script.push_str("exec httpd -f -p 80 -h /www\n");
+    let yaml = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: files, labels: {{app: files}}}}
+spec:
+  containers:
+    - name: httpd
+      image: {busybox}
+      command: [sh, -c, {script:?}]
+      readinessProbe: {{tcpSocket: {{port: 80}}, periodSeconds: 1}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: files}}
+spec:
+  selector: {{app: files}}
+  ports: [{{port: 80}}]
+"#,
+        busybox = osartifact_e2e::node::busybox_image(),
+    );
+    apply(ns, &yaml);
+    ns.wait_for(
+        &["pod", "files"],
+        "the file server Ready",
+        Duration::from_secs(120),
+        |v| {
+            v["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+        },
+    );
+}
+
+#[test]
+fn importers_fill_the_iso_and_rootfs_overlays_from_an_http_server() {
+    let e = env();
+    let ns = e.namespace("importers");
+    e.install_nginx(&ns).unwrap();
+    serve_tarballs(&ns, &["iso-extras", "rootfs-extras"]);
+    // The example as written, with the internet server replaced by the one in the cluster.
+    apply(
+        &ns,
+        &example("multiple-overlays.yaml").replace("https://example.com/", "http://files/"),
+    );
+    let obj = wait_ready(&ns, "full-custom-iso");
+    let dir = volume_dir(&ns, "full-custom-iso");
+    let files = [
+        "full-custom-iso.tar",
+        "full-custom-iso.iso",
+        "full-custom-iso.iso.sha256",
+    ]
+    .map(String::from);
+    assert_published(&obj, &dir, &files);
+    let (x, fs) = check_iso(&dir, "full-custom-iso");
+    assert_eq!(
+        std::fs::read_to_string(x.path().join("iso-extras.txt")).unwrap(),
+        "iso-extras\n",
+        "the ISO overlay's file at the ISO's root"
+    );
+    assert_eq!(
+        std::fs::read_to_string(fs.path().join("root/rootfs-extras.txt")).unwrap(),
+        "rootfs-extras\n",
+        "the rootfs overlay's file in the root file system"
+    );
+}
+
+#[test]
+fn an_image_missing_from_the_registry_fails_its_step_with_the_pull_error() {
+    let e = env();
+    let ns = e.namespace("missing-image");
+    apply(
+        &ns,
+        r#"apiVersion: build.kairos.io/v1alpha2
+kind: OSArtifact
+metadata: {name: missing}
+spec:
+  imageName: quay.io/kairos/opensuse:no-such-tag
+  iso: true
+"#,
+    );
+    let obj = wait_error(&ns, "missing");
+    let msg = obj["status"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.starts_with("step 1 of ")
+            && msg.contains("(unpack) failed")
+            && msg.contains("exit code 1"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("no-such-tag"),
+        "the message names the image: {msg}"
+    );
+    assert!(msg.contains("build.kairos.io/retry"), "{msg}");
+    let pods = ns.k(&["get", "pods", "-o", "name"]);
+    assert_eq!(pods.stdout.trim(), "pod/missing-build", "one build only");
+}
+
+#[test]
+fn a_missing_bundle_fails_its_step_and_a_failing_exporter_keeps_the_files() {
+    let e = env();
+    let ns = e.namespace("failures");
+    apply(
+        &ns,
+        r#"apiVersion: build.kairos.io/v1alpha2
+kind: OSArtifact
+metadata: {name: bad-bundle}
+spec:
+  imageName: quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0
+  bundles: [quay.io/kairos/packages:no-such-bundle]
+---
+apiVersion: build.kairos.io/v1alpha2
+kind: OSArtifact
+metadata: {name: bad-export}
+spec:
+  imageName: quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0
+  exporters:
+    - backoffLimit: 0
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+            - name: upload
+              image: curlimages/curl:latest
+              command: [sh, -c, "echo 'upload refused' >&2; exit 3"]
+"#,
+    );
+    let obj = wait_error(&ns, "bad-bundle");
+    let msg = obj["status"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.starts_with("step 2 of ")
+            && msg.contains("(bundle-0) failed")
+            && msg.contains("exit code 1"),
+        "{msg}"
+    );
+    assert!(msg.contains("no-such-bundle"), "{msg}");
+
+    let obj = wait_error(&ns, "bad-export");
+    let msg = obj["status"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("export"), "{msg}");
+    // The build itself succeeded: its files stay listed and in the volume.
+    let dir = volume_dir(&ns, "bad-export");
+    assert_published(&obj, &dir, &["bad-export.tar".to_string()]);
+}
+
+#[test]
+fn a_volume_that_cannot_bind_keeps_the_build_waiting_and_says_why() {
+    let e = env();
+    let ns = e.namespace("unbound");
+    apply(
+        &ns,
+        r#"apiVersion: build.kairos.io/v1alpha2
+kind: OSArtifact
+metadata: {name: unbound}
+spec:
+  imageName: quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0
+  iso: true
+  volume:
+    storageClassName: no-such-class
+    accessModes: [ReadWriteOnce]
+    resources: {requests: {storage: 1Gi}}
+"#,
+    );
+    let obj = ns.wait_for(
+        &["osartifact", "unbound"],
+        "the scheduling problem in status.message",
+        Duration::from_secs(120),
+        |v| {
+            v["status"]["message"].as_str().is_some_and(|m| {
+                m.contains("waiting to be scheduled") && m.contains("PersistentVolumeClaim")
+            })
+        },
+    );
+    assert_eq!(obj["status"]["phase"], "Building", "{obj:#}");
+}
+
+#[test]
+fn a_step_out_of_memory_is_reported_as_oomkilled() {
+    let e = env();
+    let ns = e.namespace("oom");
+    apply(
+        &ns,
+        r#"apiVersion: build.kairos.io/v1alpha2
+kind: OSArtifact
+metadata: {name: small}
+spec:
+  imageName: quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0
+  iso: true
+  resources:
+    iso:
+      limits: {memory: 24Mi}
+"#,
+    );
+    let obj = wait_error(&ns, "small");
+    let msg = obj["status"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("(iso) failed: OOMKilled"),
+        "{msg}\n{}",
+        diagnostics(&ns, "small")
+    );
+}
+
+/// The holder of the operator's Lease (a Pod name).
+fn lease_holder() -> String {
+    env()
+        .k()
+        .run(&[
+            "get",
+            "lease",
+            "-n",
+            "osartifact-system",
+            "osartifact-operator",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ])
+        .map(|o| o.stdout)
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_operator_restart_mid_build_finishes_the_build_once() {
+    let e = env();
+    let ns = e.namespace("restart");
+    apply(
+        &ns,
+        r#"apiVersion: build.kairos.io/v1alpha2
+kind: OSArtifact
+metadata: {name: restarted}
+spec:
+  imageName: quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0
+  iso: true
+  cloudImage: true
+"#,
+    );
+    let pod = ns.wait_for(
+        &["pod", "restarted-build"],
+        "the builder pod running",
+        Duration::from_secs(120),
+        |v| {
+            v["status"]["initContainerStatuses"][0]["state"]["running"].is_object()
+                || v["status"]["initContainerStatuses"][0]["state"]["terminated"].is_object()
+        },
+    );
+    let uid = pod["metadata"]["uid"].as_str().unwrap().to_string();
+    let holder = lease_holder();
+    assert!(holder.starts_with("osartifact-operator-"), "{holder}");
+    let d = e
+        .k()
+        .run(&[
+            "delete",
+            "pod",
+            "-n",
+            "osartifact-system",
+            &holder,
+            "--wait=false",
+        ])
+        .unwrap();
+    assert!(d.success, "{d}");
+    let obj = wait_ready(&ns, "restarted");
+    let pod = ns.get(&["pod", "restarted-build"]).unwrap();
+    assert_eq!(
+        pod["metadata"]["uid"],
+        uid.as_str(),
+        "a second builder pod ran"
+    );
+    let dir = volume_dir(&ns, "restarted");
+    assert_published(
+        &obj,
+        &dir,
+        &[
+            "restarted.tar",
+            "restarted.iso",
+            "restarted.iso.sha256",
+            "restarted.raw",
+        ]
+        .map(String::from),
+    );
+}
+
+#[test]
+fn a_dockerfile_template_builds_with_buildah_and_the_iso_shows_the_rendered_values() {
+    let e = env();
+    let ns = e.namespace("dockerfile");
+    apply(&ns, &example("dockerfile-template-combined.yaml"));
+    let name = "custom-build-combined";
+    let obj = wait_ready(&ns, name);
+    let pod = ns.get(&["pod", &format!("{name}-build")]).unwrap();
+    let buildah = pod["spec"]["initContainers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "buildah")
+        .expect("a buildah step");
+    assert_eq!(buildah["image"], osartifact_e2e::builder_images::BUILDAH);
+    let dir = volume_dir(&ns, name);
+    let files = [".tar", ".iso", ".iso.sha256"].map(|s| format!("{name}{s}"));
+    assert_published(&obj, &dir, &files);
+    let (_x, fs) = check_iso(&dir, name);
+    let root = fs.path().join("root");
+    // `RUN echo "Version: {{ .Version }}"`: the inline value overrides the Secret's 1.0.0.
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/build-info")).unwrap(),
+        "Version: 2.0.0\n"
+    );
+    // `RUN zypper install -y {{ .ExtraPackages }}` with "vim curl" from the values Secret.
+    for p in ["vim", "curl"] {
+        assert!(
+            root.join("var/lib/e2e-packages").join(p).is_file(),
+            "the RUN step did not install {p}"
+        );
+    }
+    // The base image came through buildah's pull: its files are there.
+    assert!(root.join("etc/kairos-release").is_file());
+}
