@@ -764,3 +764,116 @@ fn a_dockerfile_template_builds_with_buildah_and_the_iso_shows_the_rendered_valu
     // The base image came through buildah's pull: its files are there.
     assert!(root.join("etc/kairos-release").is_file());
 }
+
+#[test]
+fn the_advanced_example_builds_every_format_with_its_grub_cfg_and_release_files() {
+    let e = env();
+    let ns = e.namespace("advanced");
+    let _one_at_a_time = disk_builds();
+    let yaml = example("advanced.yaml");
+    apply(&ns, &yaml);
+    let name = "advanced-build";
+    let obj = wait_ready(&ns, name);
+    let dir = volume_dir(&ns, name);
+    let files = [".tar", ".iso", ".iso.sha256", ".raw", "-azure.vhd"].map(|s| format!("{name}{s}"));
+    assert_published(&obj, &dir, &files);
+    let (x, fs) = check_iso(&dir, name);
+    // The custom grub.cfg is the live ISO's boot menu.
+    let grub = std::fs::read_to_string(x.path().join("boot/grub2/grub.cfg")).unwrap();
+    assert!(
+        grub.contains("menuentry \"Kairos (basic graphics)\""),
+        "{grub}"
+    );
+    // The release files replaced the image's (its os-release was a symlink).
+    let root = fs.path().join("root");
+    let os_release = root.join("etc/os-release");
+    assert!(
+        !os_release.is_symlink(),
+        "/etc/os-release is still the image's link"
+    );
+    assert!(
+        std::fs::read_to_string(&os_release)
+            .unwrap()
+            .contains("Kairos v3.6.0"),
+        "the spec's osRelease"
+    );
+    let kairos = std::fs::read_to_string(root.join("etc/kairos-release")).unwrap();
+    assert!(kairos.contains("KAIROS_ID_LIKE"), "{kairos}");
+    bundles_applied(&root, &["docker", "k3s-killall.sh"]);
+    // The disk images carry a GPT.
+    assert!(partitions(&dir.join(format!("{name}.raw"))).contains("Number"));
+}
+
+#[test]
+fn an_image_in_a_private_registry_needs_its_pull_secret() {
+    let e = env();
+    let ns = e.namespace("private");
+    let node = e.node.as_ref().unwrap();
+    let image = format!(
+        "{}/kairos/private-os:v1",
+        osartifact_e2e::net::auth_registry()
+    );
+    node.push_image_with_creds(
+        "private-os",
+        &osartifact_e2e::builder_images::kairos_os(&image, "core").unwrap(),
+        &image,
+        osartifact_e2e::net::AUTH_REGISTRY_USER,
+        osartifact_e2e::net::AUTH_REGISTRY_PASSWORD,
+    )
+    .unwrap();
+    let auth = base64_encode(&format!(
+        "{}:{}",
+        osartifact_e2e::net::AUTH_REGISTRY_USER,
+        osartifact_e2e::net::AUTH_REGISTRY_PASSWORD
+    ));
+    let config = format!(
+        r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#,
+        osartifact_e2e::net::auth_registry()
+    );
+    apply(
+        &ns,
+        &format!(
+            r#"apiVersion: v1
+kind: Secret
+metadata: {{name: registry}}
+type: kubernetes.io/dockerconfigjson
+stringData:
+  .dockerconfigjson: '{config}'
+---
+apiVersion: build.kairos.io/v1alpha2
+kind: OSArtifact
+metadata: {{name: with-secret}}
+spec:
+  imageName: {image}
+  imagePullSecrets: [{{name: registry}}]
+---
+apiVersion: build.kairos.io/v1alpha2
+kind: OSArtifact
+metadata: {{name: without-secret}}
+spec:
+  imageName: {image}
+"#
+        ),
+    );
+    let obj = wait_ready(&ns, "with-secret");
+    let dir = volume_dir(&ns, "with-secret");
+    assert_published(&obj, &dir, &["with-secret.tar".to_string()]);
+    let obj = wait_error(&ns, "without-secret");
+    let msg = obj["status"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("(unpack) failed"), "{msg}");
+    assert!(msg.contains("401") || msg.contains("unauthorized"), "{msg}");
+    // No credential reaches the status or the events.
+    let events = ns.k(&["get", "events", "-o", "json"]);
+    for text in [msg, events.stdout.as_str()] {
+        assert!(!text.contains(&auth), "the credential leaked");
+        assert!(
+            !text.contains(osartifact_e2e::net::AUTH_REGISTRY_PASSWORD),
+            "the password leaked"
+        );
+    }
+}
+
+fn base64_encode(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
