@@ -116,6 +116,12 @@ bench-operator *ARGS: setup
     cargo build --release -q --bins
     OSARTIFACT_E2E_PROFILE=release cargo run --release -q -p osartifact-e2e --bin bench-operator -- {{ARGS}}
 
+# As root. Real ISO builds on the one-node cluster (default 50, 5 at a time): wall, pod run and operator reaction times.
+[group('bench')]
+bench-builds *ARGS: setup static-bins
+    cargo build --release -q --bins
+    OSARTIFACT_E2E_PROFILE=release cargo run --release -q -p osartifact-e2e --bin bench-builds -- {{ARGS}}
+
 # ==== Images and manifests ====
 
 # Container engine for `images`: docker, podman or buildah, the first that works (override with ENGINE=...).
