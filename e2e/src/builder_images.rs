@@ -9,7 +9,8 @@
 //! - `quay.io/buildah/stable:v1.43.1`: Debian's real buildah;
 //! - the Kairos OS images and bundles the examples name: small root file systems with a real
 //!   `/etc/kairos-release`, a kernel and an initrd file, busybox as their programs;
-//! - the curl images of the examples' importers and exporters: Debian's curl on busybox.
+//! - the curl and git images of the examples' importers and exporters: Debian's curl and git
+//!   on busybox.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -39,6 +40,8 @@ pub const BUNDLES: &[(&str, &str)] = &[
     ("quay.io/kairos/packages:k3s-utils-1.35.0", "k3s-killall.sh"),
 ];
 pub const CURL_IMAGES: &[&str] = &["quay.io/curl/curl:latest", "curlimages/curl:latest"];
+/// The build-context example's importer, and the cluster's file server.
+pub const GIT_IMAGE: &str = "alpine/git:latest";
 
 /// A file the OS images carry and every bundle deletes with a whiteout, so that a build shows
 /// whether bundles are applied as layers are.
@@ -321,6 +324,36 @@ pub fn curl(reference: &str) -> Result<Image> {
     Ok(Image { entries, config })
 }
 
+/// Debian's git (the command, its HTTP transport and `git daemon`) on busybox: clones, and
+/// makes and serves repositories.
+pub fn git(reference: &str) -> Result<Image> {
+    let mut entries = busybox_entries()?;
+    let mut r = Rootfs::default();
+    r.program("/usr/bin/git", Path::new("/usr/bin/git"))?;
+    for p in ["git-remote-http", "git-daemon"] {
+        let path = format!("/usr/lib/git-core/{p}");
+        r.program(&path, Path::new(&path))?;
+    }
+    entries.extend(r.into_entries());
+    entries.extend([
+        Entry::symlink("/lib64", "usr/lib64"),
+        Entry::symlink("/lib", "usr/lib"),
+        Entry::symlink("/usr/lib/git-core/git-remote-https", "git-remote-http"),
+        // `git daemon` runs `git upload-pack` from git's exec path.
+        Entry::symlink("/usr/lib/git-core/git", "../../bin/git"),
+        Entry::symlink("/usr/lib/git-core/git-upload-pack", "git"),
+        Entry::dir("/git", 0o755),
+    ]);
+    let config = Config {
+        entrypoint: vec!["git".into()],
+        env: vec![PATH_ENV.into(), "HOME=/root".into()],
+        working_dir: "/git".into(),
+        labels: labels(reference),
+        ..Config::default()
+    };
+    Ok(Image { entries, config })
+}
+
 /// Builds every image above and pushes it to the cluster's registry under its mirrored name.
 pub fn push_all(node: &Node) -> Result<()> {
     let standin = paths::static_product_binary("osartifact-standin")?;
@@ -347,6 +380,7 @@ pub fn push_all(node: &Node) -> Result<()> {
             &local_reference(reference),
         )?;
     }
+    node.push_image("git", &git(GIT_IMAGE)?, &local_reference(GIT_IMAGE))?;
     for (i, reference) in CURL_IMAGES.iter().enumerate() {
         node.push_image(
             &format!("curl-{i}"),

@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod builder_images;
 pub mod controlplane;
 pub mod env;
+pub mod files;
 pub mod http;
 pub mod identity;
 pub mod images;

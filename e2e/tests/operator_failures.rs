@@ -179,10 +179,20 @@ fn builder_pod_refused_by_pod_security_then_allowed() {
         &["apply", "-f", "-"],
         Some(
             r#"{"apiVersion":"build.kairos.io/v1alpha2","kind":"OSArtifact","metadata":{"name":"psa"},
+            "spec":{"imageName":"quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0","cloudImage":true}}"#,
+        ),
+    );
+    assert!(out.success, "{out}");
+    // An ISO needs no privilege: its builder pod runs at the baseline level.
+    let out = ns.k_stdin(
+        &["apply", "-f", "-"],
+        Some(
+            r#"{"apiVersion":"build.kairos.io/v1alpha2","kind":"OSArtifact","metadata":{"name":"iso-only"},
             "spec":{"imageName":"quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0","iso":true}}"#,
         ),
     );
     assert!(out.success, "{out}");
+    wait_exists(&ns, "pod/iso-only-build");
     let a = wait_phase(&ns, "psa", "Error");
     let msg = error_message(&a);
     assert!(
@@ -194,7 +204,7 @@ fn builder_pod_refused_by_pod_security_then_allowed() {
     });
     assert!(ns.get(&["pod", "psa-build"]).is_none());
 
-    // The builder needs privileged containers for loop devices (docs/operator.md).
+    // Disk images need privileged containers for loop devices (docs/operator.md).
     level("privileged");
     wait_phase(&ns, "psa", "Building");
     wait_exists(&ns, "pod/psa-build");

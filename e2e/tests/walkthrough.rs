@@ -438,61 +438,16 @@ fn the_configmap_overlay_example_puts_its_file_in_every_output() {
     );
 }
 
-/// An HTTP server in `ns` (Service `files`, busybox httpd) serving gzipped tarballs, each of
-/// one file `<name>.txt` holding `<name>`: what the examples' importers fetch from the
-/// internet, served inside the cluster.
-fn serve_tarballs(ns: &Ns, names: &[&str]) {
-    let mut script = String::from("set -e; mkdir -p /www\n");
-    for n in names {
-        script.push_str(&format!(
-            "mkdir -p /src/{n} && echo {n} > /src/{n}/{n}.txt && tar -czf /www/{n}.tar.gz -C /src/{n} .\n"
-        ));
-    }
-    script.push_str("exec httpd -f -p 80 -h /www\n");
-    let yaml = format!(
-        r#"apiVersion: v1
-kind: Pod
-metadata: {{name: files, labels: {{app: files}}}}
-spec:
-  containers:
-    - name: httpd
-      image: {busybox}
-      command: [sh, -c, {script:?}]
-      readinessProbe: {{tcpSocket: {{port: 80}}, periodSeconds: 1}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: files}}
-spec:
-  selector: {{app: files}}
-  ports: [{{port: 80}}]
-"#,
-        busybox = osartifact_e2e::node::busybox_image(),
-    );
-    apply(ns, &yaml);
-    ns.wait_for(
-        &["pod", "files"],
-        "the file server Ready",
-        Duration::from_secs(120),
-        |v| {
-            v["status"]["conditions"].as_array().is_some_and(|c| {
-                c.iter()
-                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
-            })
-        },
-    );
-}
-
 #[test]
 fn importers_fill_the_iso_and_rootfs_overlays_from_an_http_server() {
     let e = env();
     let ns = e.namespace("importers");
     e.install_nginx(&ns).unwrap();
-    serve_tarballs(&ns, &["iso-extras", "rootfs-extras"]);
+    osartifact_e2e::files::serve_tarballs(&ns, &["iso-extras", "rootfs-extras"]).unwrap();
     // The example as written, with the internet server replaced by the one in the cluster.
     apply(
         &ns,
-        &example("multiple-overlays.yaml").replace("https://example.com/", "http://files/"),
+        &osartifact_e2e::files::in_cluster(&example("multiple-overlays.yaml")),
     );
     let obj = wait_ready(&ns, "full-custom-iso");
     let dir = volume_dir(&ns, "full-custom-iso");
@@ -876,4 +831,136 @@ spec:
 fn base64_encode(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// A small ISO artifact `name` with these bundles, as YAML.
+fn small_iso(name: &str, bundles: &[&str]) -> String {
+    let bundles = bundles
+        .iter()
+        .map(|b| format!("\"{b}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "apiVersion: build.kairos.io/v1alpha2\nkind: OSArtifact\nmetadata: {{name: {name}}}\n\
+         spec:\n  imageName: quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0\n  \
+         iso: true\n  bundles: [{bundles}]\n"
+    )
+}
+
+#[test]
+fn a_spec_change_rebuilds_and_the_retry_annotation_builds_again() {
+    let e = env();
+    let ns = e.namespace("rebuild");
+    let name = "rebuilt";
+    apply(&ns, &small_iso(name, &[]));
+    wait_ready(&ns, name);
+    let first = ns.get(&["pod", &format!("{name}-build")]).unwrap();
+    let dir = volume_dir(&ns, name);
+    let sum = |d: &Path| sha256_hex(&d.join(format!("{name}.iso")));
+    let first_iso = sum(&dir);
+
+    // A new generation: a new builder pod, a new ISO with the bundle in it.
+    apply(
+        &ns,
+        &small_iso(name, &["quay.io/kairos/packages:helm-utils-3.10.1"]),
+    );
+    let obj = ns.wait_for(
+        &["osartifact", name],
+        "Ready for generation 2",
+        BUILD_TIMEOUT,
+        |v| v["status"]["observedGeneration"] == 2 && v["status"]["phase"] == "Ready",
+    );
+    let second = ns.get(&["pod", &format!("{name}-build")]).unwrap();
+    assert_ne!(first["metadata"]["uid"], second["metadata"]["uid"]);
+    let files = [".tar", ".iso", ".iso.sha256"].map(|s| format!("{name}{s}"));
+    assert_published(&obj, &dir, &files);
+    assert_ne!(sum(&dir), first_iso, "the ISO was not rebuilt");
+    let (_x, fs) = check_iso(&dir, name);
+    bundles_applied(&fs.path().join("root"), &["helm"]);
+
+    // The retry annotation builds the same generation again, in a new pod.
+    let out = ns.k(&[
+        "annotate",
+        "osartifact",
+        name,
+        "build.kairos.io/retry=1",
+        "--overwrite",
+    ]);
+    assert!(out.success, "{out}");
+    let third = ns.wait_for(
+        &["pod", &format!("{name}-build")],
+        "the retry's builder pod",
+        BUILD_TIMEOUT,
+        |p| {
+            p["metadata"]["annotations"]["build.kairos.io/retry"] == "1"
+                && p["metadata"]["uid"] != second["metadata"]["uid"]
+        },
+    );
+    let obj = ns.wait_for(
+        &["osartifact", name],
+        "Ready after the retry",
+        BUILD_TIMEOUT,
+        |v| {
+            v["status"]["phase"] == "Ready"
+                && ns.get(&["pod", &format!("{name}-build")]).is_some_and(|p| {
+                    p["metadata"]["uid"] == third["metadata"]["uid"]
+                        && p["status"]["phase"] == "Succeeded"
+                })
+        },
+    );
+    assert_published(&obj, &dir, &files);
+}
+
+#[test]
+fn every_other_example_builds_to_ready() {
+    let e = env();
+    let cases = [
+        ("overlay-iso-importer.yaml", "my-custom-iso"),
+        ("dockerfile.yaml", "custom-build"),
+        ("dockerfile-template-inline.yaml", "custom-build-inline"),
+        ("dockerfile-template-secret.yaml", "custom-build-values"),
+        ("build-context.yaml", "custom-context-build"),
+    ];
+    // Each in a namespace of its own (two of them define the same Secret), applied at once.
+    let runs: Vec<(Ns, &str, &str)> = cases
+        .iter()
+        .map(|(file, name)| {
+            let ns = e.namespace("example");
+            osartifact_e2e::files::serve_tarballs(&ns, &["extra-files"]).unwrap();
+            apply(&ns, &osartifact_e2e::files::in_cluster(&example(file)));
+            (ns, *file, *name)
+        })
+        .collect();
+    for (ns, file, name) in &runs {
+        let obj = wait_ready(ns, name);
+        let dir = volume_dir(ns, name);
+        let files = [".tar", ".iso", ".iso.sha256"].map(|s| format!("{name}{s}"));
+        assert_published(&obj, &dir, &files);
+        let (x, fs) = check_iso(&dir, name);
+        let root = fs.path().join("root");
+        match *file {
+            "overlay-iso-importer.yaml" => assert_eq!(
+                std::fs::read_to_string(x.path().join("extra-files.txt")).unwrap(),
+                "extra-files\n",
+                "the importer's file at the ISO's root"
+            ),
+            "dockerfile.yaml" => assert!(root.join("var/lib/e2e-packages/vim").is_file()),
+            "build-context.yaml" => {
+                // The importer cloned the repository into the context; `COPY . /opt/myrepo`.
+                let (f, content) = osartifact_e2e::files::GIT_FILE;
+                assert_eq!(
+                    std::fs::read_to_string(root.join("opt/myrepo").join(f)).unwrap(),
+                    content
+                );
+                // The Dockerfile is not in the build context any more.
+                assert!(!root.join("opt/myrepo/dockerfile").exists());
+            }
+            _ => assert!(
+                std::fs::read_to_string(root.join("etc/build-info"))
+                    .unwrap()
+                    .starts_with("Version: "),
+                "{file}: the rendered RUN step"
+            ),
+        }
+    }
 }

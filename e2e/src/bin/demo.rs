@@ -51,10 +51,25 @@ fn main() -> Result<()> {
     say("the nginx kustomization (Debian's nginx as its image) in namespace demo");
     let node_port = env.install_nginx(&ns)?;
 
+    say(
+        "a file server in namespace demo for the examples' importers: https://example.com/ and \
+         https://github.com/ point at it, as the cluster has no route out",
+    );
+    osartifact_e2e::files::serve_tarballs(&ns, &["extra-files", "iso-extras", "rootfs-extras"])?;
+
     let examples = paths::workspace().join("examples");
-    say("kubectl apply -n demo -f examples/   (validated and defaulted by the webhook Pods)");
-    let out = ns.k(&["apply", "-f", &examples.display().to_string()]);
-    print!("{}{}", out.stdout, out.stderr);
+    say("kubectl apply -n demo -f examples/...   (validated and defaulted by the webhook Pods)");
+    let mut files: Vec<_> = std::fs::read_dir(&examples)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    for f in files {
+        let yaml = osartifact_e2e::files::in_cluster(&std::fs::read_to_string(&f)?);
+        let out = ns.k_stdin(&["apply", "-f", "-"], Some(&yaml));
+        print!("{}{}", out.stdout, out.stderr);
+    }
 
     let bad = paths::workspace().join("e2e/testdata/invalid-several-errors.yaml");
     say("an invalid spec is refused with every field error");
@@ -62,13 +77,30 @@ fn main() -> Result<()> {
     print!("{}{}", out.stdout, out.stderr);
 
     say(
-        "the operator Pod creates each build's PVC and builder Pod; the kubelet runs them. The \
-         builder images (AuroraBoot, kaniko) cannot be pulled on this machine, so the builds \
-         wait on them and say so in status.message",
+        "the operator Pod creates each build's PVC and builder Pod; the kubelet runs them with \
+         buildah, the AuroraBoot stand-in and the real file-system tools (docs/testing.md). \
+         Waiting up to 10 minutes for the builds to settle (Ctrl-C to stop waiting)",
     );
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(30) && !STOP.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_secs(5));
+    while start.elapsed() < Duration::from_secs(600) && !STOP.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_secs(10));
+        let out = k.run(&[
+            "get",
+            "osartifacts",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={range .items[*]}{.status.phase}{\"\\n\"}{end}",
+        ])?;
+        let phases: Vec<&str> = out.stdout.lines().collect();
+        let settled = phases
+            .iter()
+            .filter(|p| matches!(**p, "Ready" | "Error"))
+            .count();
+        println!("    {settled} of {} builds Ready or Error", phases.len());
+        if settled == phases.len() {
+            break;
+        }
     }
     let out = k.run(&["get", "osartifacts", "-n", "demo", "-o", "wide"])?;
     println!("$ kubectl get osartifacts -n demo -o wide\n{}", out.stdout);
