@@ -1,8 +1,8 @@
 //! Secrets the operator writes: the rendered Dockerfile (`<name>-rendered-dockerfile`, key
 //! `Dockerfile`) and the registry credentials for in-pod pulls (`<name>-registry-auth`, key
 //! `config.json`): the dockerconfigjson of every `imagePullSecrets` entry merged into one Docker
-//! config, because AuroraBoot and kaniko read a single `$DOCKER_CONFIG/config.json`, not the
-//! kubelet's pull secrets.
+//! config, because AuroraBoot (`$DOCKER_CONFIG/config.json`) and buildah
+//! (`$REGISTRY_AUTH_FILE`) read one such file, not the kubelet's pull secrets.
 
 use std::collections::BTreeMap;
 
