@@ -305,52 +305,58 @@ pub fn bundle(reference: &str, program: &str) -> Image {
     Image { entries, config }
 }
 
-/// Debian's curl on busybox (`sh`, `tar`, `gzip` ...), as the curl images the examples use.
-pub fn curl(reference: &str) -> Result<Image> {
+/// Host programs (at their own paths, with their libraries) on busybox.
+fn on_busybox(programs: &[&str]) -> Result<Vec<Entry>> {
     let mut entries = busybox_entries()?;
     let mut r = Rootfs::default();
-    r.program("/usr/bin/curl", Path::new("/usr/bin/curl"))?;
+    for p in programs {
+        r.program(p, Path::new(p))?;
+    }
     entries.extend(r.into_entries());
+    // Debian's programs load their libraries through /lib64 and /lib.
     entries.extend([
         Entry::symlink("/lib64", "usr/lib64"),
         Entry::symlink("/lib", "usr/lib"),
     ]);
-    let config = Config {
-        entrypoint: vec!["curl".into()],
-        env: vec![PATH_ENV.into()],
+    Ok(entries)
+}
+
+fn busybox_config(reference: &str, entrypoint: &str, extra_env: &[&str]) -> Config {
+    let mut env = vec![PATH_ENV.to_string()];
+    env.extend(extra_env.iter().map(|e| e.to_string()));
+    Config {
+        entrypoint: vec![entrypoint.into()],
+        env,
         labels: labels(reference),
         ..Config::default()
-    };
-    Ok(Image { entries, config })
+    }
+}
+
+/// Debian's curl on busybox (`sh`, `tar`, `gzip` ...), as the curl images the examples use.
+pub fn curl(reference: &str) -> Result<Image> {
+    Ok(Image {
+        entries: on_busybox(&["/usr/bin/curl"])?,
+        config: busybox_config(reference, "curl", &[]),
+    })
 }
 
 /// Debian's git (the command, its HTTP transport and `git daemon`) on busybox: clones, and
 /// makes and serves repositories.
 pub fn git(reference: &str) -> Result<Image> {
-    let mut entries = busybox_entries()?;
-    let mut r = Rootfs::default();
-    r.program("/usr/bin/git", Path::new("/usr/bin/git"))?;
-    for p in ["git-remote-http", "git-daemon"] {
-        let path = format!("/usr/lib/git-core/{p}");
-        r.program(&path, Path::new(&path))?;
-    }
-    entries.extend(r.into_entries());
+    let mut entries = on_busybox(&[
+        "/usr/bin/git",
+        "/usr/lib/git-core/git-remote-http",
+        "/usr/lib/git-core/git-daemon",
+    ])?;
     entries.extend([
-        Entry::symlink("/lib64", "usr/lib64"),
-        Entry::symlink("/lib", "usr/lib"),
         Entry::symlink("/usr/lib/git-core/git-remote-https", "git-remote-http"),
         // `git daemon` runs `git upload-pack` from git's exec path.
         Entry::symlink("/usr/lib/git-core/git", "../../bin/git"),
         Entry::symlink("/usr/lib/git-core/git-upload-pack", "git"),
         Entry::dir("/git", 0o755),
     ]);
-    let config = Config {
-        entrypoint: vec!["git".into()],
-        env: vec![PATH_ENV.into(), "HOME=/root".into()],
-        working_dir: "/git".into(),
-        labels: labels(reference),
-        ..Config::default()
-    };
+    let mut config = busybox_config(reference, "git", &["HOME=/root"]);
+    config.working_dir = "/git".into();
     Ok(Image { entries, config })
 }
 

@@ -251,6 +251,23 @@ impl Env {
         Ok(u16::try_from(port)?)
     }
 
+    /// The holder of the operator's Lease (a Pod name on the one-node cluster), or "" when
+    /// there is none or it cannot be read.
+    pub fn operator_lease_holder(&self) -> String {
+        self.k()
+            .run(&[
+                "get",
+                "lease",
+                "osartifact-operator",
+                "-n",
+                SYSTEM_NAMESPACE,
+                "-o",
+                "jsonpath={.spec.holderIdentity}",
+            ])
+            .map(|o| o.stdout)
+            .unwrap_or_default()
+    }
+
     /// kubectl as admin.
     pub fn k(&self) -> Kubectl {
         self.cp.kubectl()

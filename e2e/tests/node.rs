@@ -487,22 +487,6 @@ fn deleting_a_webhook_pod_never_fails_a_request() {
     assert!(r.success, "{r}");
 }
 
-fn lease_holder() -> String {
-    env()
-        .k()
-        .run(&[
-            "get",
-            "lease",
-            "osartifact-operator",
-            "-n",
-            SYSTEM_NAMESPACE,
-            "-o",
-            "jsonpath={.spec.holderIdentity}",
-        ])
-        .map(|o| o.stdout)
-        .unwrap_or_default()
-}
-
 #[test]
 fn deleting_the_operator_pod_hands_over_the_lease_and_loses_no_work() {
     let e = env();
@@ -512,7 +496,7 @@ fn deleting_the_operator_pod_hands_over_the_lease_and_loses_no_work() {
         "the operator Pod to hold the Lease",
         Duration::from_secs(60),
         |last| {
-            let h = lease_holder();
+            let h = e.operator_lease_holder();
             *last = h.clone();
             Ok(h.starts_with("osartifact-operator-").then_some(h))
         },
@@ -536,7 +520,7 @@ fn deleting_the_operator_pod_hands_over_the_lease_and_loses_no_work() {
         "another operator Pod to take the Lease",
         Duration::from_secs(120),
         |last| {
-            let h = lease_holder();
+            let h = e.operator_lease_holder();
             *last = h.clone();
             Ok((h.starts_with("osartifact-operator-") && h != first).then_some(h))
         },

@@ -30,6 +30,17 @@ fn apply(ns: &Ns, yaml: &str) {
     assert!(out.success, "{out}");
 }
 
+/// An OSArtifact `name` of the small core OS image with the spec lines `spec` (YAML at the
+/// spec's indentation, without it), as YAML.
+fn core_artifact(name: &str, spec: &str) -> String {
+    let spec: String = spec.lines().map(|l| format!("  {l}\n")).collect();
+    format!(
+        "apiVersion: build.kairos.io/v1alpha2\nkind: OSArtifact\nmetadata: {{name: {name}}}\n\
+         spec:\n  imageName: {}\n{spec}",
+        osartifact_e2e::builder_images::OS_CORE
+    )
+}
+
 /// Everything that tells why a build ended as it did.
 fn diagnostics(ns: &Ns, name: &str) -> String {
     let pod = ns.k(&["get", "pod", &format!("{name}-build"), "-o", "yaml"]);
@@ -508,28 +519,25 @@ fn a_missing_bundle_fails_its_step_and_a_failing_exporter_keeps_the_files() {
     let ns = e.namespace("failures");
     apply(
         &ns,
-        r#"apiVersion: build.kairos.io/v1alpha2
-kind: OSArtifact
-metadata: {name: bad-bundle}
-spec:
-  imageName: quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0
-  bundles: [quay.io/kairos/packages:no-such-bundle]
----
-apiVersion: build.kairos.io/v1alpha2
-kind: OSArtifact
-metadata: {name: bad-export}
-spec:
-  imageName: quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0
-  exporters:
-    - backoffLimit: 0
-      template:
-        spec:
-          restartPolicy: Never
-          containers:
-            - name: upload
-              image: curlimages/curl:latest
-              command: [sh, -c, "echo 'upload refused' >&2; exit 3"]
-"#,
+        &[
+            core_artifact(
+                "bad-bundle",
+                "bundles: [quay.io/kairos/packages:no-such-bundle]",
+            ),
+            core_artifact(
+                "bad-export",
+                r#"exporters:
+  - backoffLimit: 0
+    template:
+      spec:
+        restartPolicy: Never
+        containers:
+          - name: upload
+            image: curlimages/curl:latest
+            command: [sh, -c, "echo 'upload refused' >&2; exit 3"]"#,
+            ),
+        ]
+        .join("---\n"),
     );
     let obj = wait_error(&ns, "bad-bundle");
     let msg = obj["status"]["message"].as_str().unwrap_or_default();
@@ -555,17 +563,11 @@ fn a_volume_that_cannot_bind_keeps_the_build_waiting_and_says_why() {
     let ns = e.namespace("unbound");
     apply(
         &ns,
-        r#"apiVersion: build.kairos.io/v1alpha2
-kind: OSArtifact
-metadata: {name: unbound}
-spec:
-  imageName: quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0
-  iso: true
-  volume:
-    storageClassName: no-such-class
-    accessModes: [ReadWriteOnce]
-    resources: {requests: {storage: 1Gi}}
-"#,
+        &core_artifact(
+            "unbound",
+            "iso: true\nvolume:\n  storageClassName: no-such-class\n  \
+             accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}",
+        ),
     );
     let obj = ns.wait_for(
         &["osartifact", "unbound"],
@@ -586,16 +588,10 @@ fn a_step_out_of_memory_is_reported_as_oomkilled() {
     let ns = e.namespace("oom");
     apply(
         &ns,
-        r#"apiVersion: build.kairos.io/v1alpha2
-kind: OSArtifact
-metadata: {name: small}
-spec:
-  imageName: quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0
-  iso: true
-  resources:
-    iso:
-      limits: {memory: 3Mi}
-"#,
+        &core_artifact(
+            "small",
+            "iso: true\nresources:\n  iso:\n    limits: {memory: 3Mi}",
+        ),
     );
     let obj = wait_error(&ns, "small");
     let msg = obj["status"]["message"].as_str().unwrap_or_default();
@@ -606,23 +602,6 @@ spec:
     );
 }
 
-/// The holder of the operator's Lease (a Pod name).
-fn lease_holder() -> String {
-    env()
-        .k()
-        .run(&[
-            "get",
-            "lease",
-            "-n",
-            "osartifact-system",
-            "osartifact-operator",
-            "-o",
-            "jsonpath={.spec.holderIdentity}",
-        ])
-        .map(|o| o.stdout)
-        .unwrap_or_default()
-}
-
 #[test]
 fn an_operator_restart_mid_build_finishes_the_build_once() {
     let e = env();
@@ -630,14 +609,7 @@ fn an_operator_restart_mid_build_finishes_the_build_once() {
     let _one_at_a_time = disk_builds();
     apply(
         &ns,
-        r#"apiVersion: build.kairos.io/v1alpha2
-kind: OSArtifact
-metadata: {name: restarted}
-spec:
-  imageName: quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0
-  iso: true
-  cloudImage: true
-"#,
+        &core_artifact("restarted", "iso: true\ncloudImage: true"),
     );
     let pod = ns.wait_for(
         &["pod", "restarted-build"],
@@ -649,7 +621,7 @@ spec:
         },
     );
     let uid = pod["metadata"]["uid"].as_str().unwrap().to_string();
-    let holder = lease_holder();
+    let holder = e.operator_lease_holder();
     assert!(holder.starts_with("osartifact-operator-"), "{holder}");
     let d = e
         .k()
@@ -840,11 +812,7 @@ fn small_iso(name: &str, bundles: &[&str]) -> String {
         .map(|b| format!("\"{b}\""))
         .collect::<Vec<_>>()
         .join(", ");
-    format!(
-        "apiVersion: build.kairos.io/v1alpha2\nkind: OSArtifact\nmetadata: {{name: {name}}}\n\
-         spec:\n  imageName: quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0\n  \
-         iso: true\n  bundles: [{bundles}]\n"
-    )
+    core_artifact(name, &format!("iso: true\nbundles: [{bundles}]"))
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use osartifact_e2e::env::{Env, Ns};
+use osartifact_e2e::kubectl::Output;
 use osartifact_e2e::net::NODE_IP;
 use osartifact_e2e::{isolation, paths};
 
@@ -21,6 +22,11 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 fn say(s: &str) {
     println!("\n==> {s}");
+}
+
+/// `kubectl get osartifacts -n demo -o <output>`.
+fn osartifacts(k: &osartifact_e2e::kubectl::Kubectl, output: &str) -> Result<Output> {
+    k.run(&["get", "osartifacts", "-n", "demo", "-o", output])
 }
 
 fn main() -> Result<()> {
@@ -84,14 +90,10 @@ fn main() -> Result<()> {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(600) && !STOP.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_secs(10));
-        let out = k.run(&[
-            "get",
-            "osartifacts",
-            "-n",
-            "demo",
-            "-o",
+        let out = osartifacts(
+            &k,
             "jsonpath={range .items[*]}{.status.phase}{\"\\n\"}{end}",
-        ])?;
+        )?;
         let phases: Vec<&str> = out.stdout.lines().collect();
         let settled = phases
             .iter()
@@ -102,16 +104,12 @@ fn main() -> Result<()> {
             break;
         }
     }
-    let out = k.run(&["get", "osartifacts", "-n", "demo", "-o", "wide"])?;
+    let out = osartifacts(&k, "wide")?;
     println!("$ kubectl get osartifacts -n demo -o wide\n{}", out.stdout);
-    let out = k.run(&[
-        "get",
-        "osartifacts",
-        "-n",
-        "demo",
-        "-o",
+    let out = osartifacts(
+        &k,
         "custom-columns=NAME:.metadata.name,MESSAGE:.status.message",
-    ])?;
+    )?;
     println!("{}", out.stdout);
 
     // Host-side ends of the cluster: the apiserver and the nginx NodePort.
