@@ -110,12 +110,18 @@ fn file_names(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-/// The volume holds exactly `files`, each non-empty and readable by anyone (an exporter need
-/// not run as root), as `status.artifacts` says.
+/// The volume holds exactly `files` and the build's manifest `<name>.manifest.json`, each
+/// non-empty and readable by anyone (an exporter need not run as root); `status.artifacts` lists
+/// `files`, and `status.outputs` each of them with the size of the file in the volume, as the
+/// manifest does.
 fn assert_published(obj: &Value, dir: &Path, files: &[String]) {
+    let name = obj["metadata"]["name"].as_str().expect("metadata.name");
+    let manifest = format!("{name}.manifest.json");
     let want: BTreeSet<String> = files.iter().cloned().collect();
-    assert_eq!(file_names(dir), want, "files in the artifacts volume");
-    for f in files {
+    let mut in_volume = want.clone();
+    in_volume.insert(manifest.clone());
+    assert_eq!(file_names(dir), in_volume, "files in the artifacts volume");
+    for f in &in_volume {
         let meta = std::fs::metadata(dir.join(f)).unwrap();
         assert!(meta.len() > 0, "{f} is empty");
         assert_eq!(
@@ -135,6 +141,23 @@ fn assert_published(obj: &Value, dir: &Path, files: &[String]) {
         })
         .unwrap_or_default();
     assert_eq!(listed, want, "status.artifacts");
+    let outputs = obj["status"]["outputs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no status.outputs: {obj:#}"));
+    let reported: BTreeSet<String> = outputs
+        .iter()
+        .filter_map(|o| o["name"].as_str())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(reported, want, "status.outputs");
+    for o in outputs {
+        let f = o["name"].as_str().unwrap_or_default();
+        let len = std::fs::metadata(dir.join(f)).unwrap().len();
+        assert_eq!(o["size"].as_u64(), Some(len), "status.outputs size of {f}");
+    }
+    let text = std::fs::read_to_string(dir.join(&manifest)).unwrap();
+    let m: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{manifest}: {e}"));
+    assert_eq!(&m["files"], &obj["status"]["outputs"], "{manifest}");
 }
 
 fn sha256_hex(path: &Path) -> String {
@@ -245,6 +268,18 @@ fn the_iso_example_builds_exports_to_nginx_and_downloads_byte_identical() {
     .map(String::from)
     .to_vec();
     assert_published(&obj, &dir, &files);
+    // What was built: every published file with the sha256 of the file in the volume.
+    for f in &files {
+        let o = obj["status"]["outputs"]
+            .as_array()
+            .and_then(|a| a.iter().find(|o| o["name"] == f.as_str()))
+            .unwrap_or_else(|| panic!("{f} not in status.outputs"));
+        assert_eq!(
+            o["sha256"].as_str(),
+            Some(sha256_hex(&dir.join(f)).as_str()),
+            "status.outputs sha256 of {f}"
+        );
+    }
 
     // The operator's default helper image, as installed from manifests/default, is the
     // upstream AuroraBoot reference: the stand-in serves exactly that name.

@@ -22,7 +22,7 @@ use kube::{Client, Resource, ResourceExt};
 use osartifact_shared::defaults::defaulted;
 use osartifact_shared::names;
 use osartifact_shared::secrets::{KnownSecrets, SecretLookup};
-use osartifact_shared::{OSArtifact, OSArtifactStatus, Phase};
+use osartifact_shared::{ArtifactOutput, OSArtifact, OSArtifactStatus, Phase};
 use serde_json::json;
 use tracing::{info, warn};
 
@@ -140,7 +140,7 @@ pub async fn reconcile(obj: Arc<OSArtifact>, ctx: Arc<Context>) -> Result<Action
             }
             let out = Outcome::error(e.category(), message, !obj.spec.exporters.is_empty());
             // Writes (and Events) happen only when the message changes, so looking again is quiet.
-            write_status(&obj, &id, &apis, &ctx, &out, &[]).await?;
+            write_status(&obj, &id, &apis, &ctx, &out, &[], &[]).await?;
             Ok(Action::requeue(RECHECK_REQUEUE))
         }
         Err(e) => Err(e),
@@ -194,7 +194,7 @@ async fn step(
                 "queued: preparing the build".into(),
                 has_exporters,
             );
-            write_status(obj, id, apis, ctx, &out, &[]).await?;
+            write_status(obj, id, apis, ctx, &out, &[], &[]).await?;
         }
         // Children of another attempt go first: pods are immutable and names are fixed.
         let mut waiting = false;
@@ -221,7 +221,7 @@ async fn step(
                 format!("waiting for the previous build's pod {pod_name} to be deleted"),
                 has_exporters,
             );
-            write_status(obj, id, apis, ctx, &out, &[]).await?;
+            write_status(obj, id, apis, ctx, &out, &[], &[]).await?;
             return Ok(Action::requeue(WAIT_REQUEUE));
         }
     }
@@ -283,12 +283,12 @@ async fn step(
         out = observe(pod.as_ref(), &jobs);
     }
     // Also after a failed export: the files are in the PVC for the user to fetch or export again.
-    let produced = if out.built() {
-        outputs.clone()
+    let (produced, files) = if out.built() {
+        (outputs.clone(), built_files(obj, pod.as_ref(), &outputs))
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
-    write_status(obj, id, apis, ctx, &out, &produced).await?;
+    write_status(obj, id, apis, ctx, &out, &produced, &files).await?;
     Ok(if out.phase.is_terminal() {
         Action::requeue(IDLE_REQUEUE)
     } else {
@@ -354,7 +354,7 @@ async fn replace_pvc(
         ),
         !obj.spec.exporters.is_empty(),
     );
-    write_status(obj, id, apis, ctx, &out, &[]).await?;
+    write_status(obj, id, apis, ctx, &out, &[], &[]).await?;
     Ok(Some(Action::requeue(WAIT_REQUEUE)))
 }
 
@@ -373,6 +373,24 @@ async fn lookup_secrets(
     Ok(known)
 }
 
+/// What a succeeded build published, from the builder pod's report; what the status already says
+/// when the pod is gone (its report was recorded while it existed). A report that cannot be used
+/// is logged and leaves the list empty: it never fails the reconcile.
+fn built_files(obj: &OSArtifact, pod: Option<&Pod>, promised: &[String]) -> Vec<ArtifactOutput> {
+    match phase::built_outputs(pod, promised) {
+        Ok(Some(files)) => files,
+        Ok(None) => obj
+            .status
+            .as_ref()
+            .map(|s| s.outputs.clone())
+            .unwrap_or_default(),
+        Err(why) => {
+            warn!(%why, "ignoring the builder pod's report of what was built");
+            Vec::new()
+        }
+    }
+}
+
 /// Writes the status (server-side apply on /status) when it changed, and records an Event for a
 /// transition or a new failure.
 async fn write_status(
@@ -382,6 +400,7 @@ async fn write_status(
     ctx: &Context,
     out: &Outcome,
     produced: &[String],
+    files: &[ArtifactOutput],
 ) -> Result<(), Error> {
     let old = obj.status.clone().unwrap_or_default();
     let now = Time(Timestamp::now());
@@ -406,6 +425,7 @@ async fn write_status(
         artifacts_pvc: Some(names::artifacts_pvc(&id.name)),
         builder_pod: Some(names::builder_pod(&id.name)),
         artifacts: produced.to_vec(),
+        outputs: files.to_vec(),
         start_time,
         completion_time,
     };

@@ -708,7 +708,17 @@ async fn running_step_is_reported_as_step_k_of_n() {
 #[tokio::test]
 async fn succeeded_build_creates_the_exporter_jobs_then_ready_when_they_complete() {
     let outputs = json!(["hello.tar", "hello.iso", "hello.iso.sha256"]);
-    let succeeded = json!({"phase": "Succeeded", "conditions": scheduled()});
+    let sum = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
+    let built = json!([
+        {"name": "hello.tar", "size": 6, "sha256": sum},
+        {"name": "hello.iso", "size": 7, "sha256": sum},
+        {"name": "hello.iso.sha256", "size": 8, "sha256": sum},
+    ]);
+    let report = json!({"files": built}).to_string();
+    let done = json!([{"name": "done", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+        "state": {"terminated": {"exitCode": 0, "reason": "Completed", "message": report}}}]);
+    let succeeded =
+        json!({"phase": "Succeeded", "conditions": scheduled(), "containerStatuses": done});
 
     // The pod succeeded: the exporter Job is applied, phase Exporting.
     let obj = with_spec(
@@ -755,6 +765,7 @@ async fn succeeded_build_creates_the_exporter_jobs_then_ready_when_they_complete
         "build succeeded; 0 of 1 exporter(s) finished, running: hello-export-0"
     );
     assert_eq!(st["artifacts"], outputs);
+    assert_eq!(st["outputs"], built, "what done reported");
     assert_eq!(condition(&st, "Building")["reason"], "BuildSucceeded");
     assert_eq!(condition(&st, "Exporting")["status"], "True");
     assert!(st.get("completionTime").is_none(), "{st}");
@@ -767,11 +778,14 @@ async fn succeeded_build_creates_the_exporter_jobs_then_ready_when_they_complete
     let action = finish(&mut server, task).await.unwrap();
     assert_eq!(action, Action::requeue(ACTIVE_REQUEUE));
 
-    // The Job completed: Ready, with a completion time and the outputs.
+    // The Job completed: Ready, with a completion time and the outputs. The pod's report is no
+    // longer readable (a pod status without it): the recorded one stays.
+    let succeeded = json!({"phase": "Succeeded", "conditions": scheduled()});
     let obj = with_spec(
         exporting_spec(),
         Some(OSArtifactStatus {
             artifacts: serde_json::from_value(outputs.clone()).unwrap(),
+            outputs: serde_json::from_value(built.clone()).unwrap(),
             ..status(
                 Phase::Exporting,
                 2,
@@ -796,6 +810,7 @@ async fn succeeded_build_creates_the_exporter_jobs_then_ready_when_they_complete
         "built hello.tar, hello.iso, hello.iso.sha256; 1 exporter(s) succeeded"
     );
     assert_eq!(st["artifacts"], outputs);
+    assert_eq!(st["outputs"], built);
     assert!(st["completionTime"].is_string(), "{st}");
     assert_eq!(st["startTime"], "2024-05-01T10:00:00Z");
     assert_eq!(condition(&st, "Ready")["status"], "True");

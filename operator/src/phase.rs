@@ -5,7 +5,8 @@
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use osartifact_shared::Phase;
+use osartifact_shared::{ArtifactOutput, Phase};
+use serde::Deserialize;
 
 /// What the controller saw for the current build attempt.
 #[derive(Clone, Debug, Default)]
@@ -272,6 +273,64 @@ fn judge_build(o: &Observed, has_exporters: bool) -> Result<Option<Outcome>, Out
         _ => format!("step {} of {total} ({name}) {what}", index + 1),
     };
     Ok(Some(Outcome::building("Step", message, has_exporters)))
+}
+
+/// The report `done` writes as its termination message (see `plan::builder`).
+#[derive(Deserialize)]
+struct Manifest {
+    files: Vec<ArtifactOutput>,
+    #[serde(default)]
+    truncated: bool,
+}
+
+/// What was built, as the builder pod's `done` container reported it in its termination message:
+/// `Ok(None)` when there is no finished `done` to read (no pod, or not succeeded yet), `Err` with
+/// the reason when the message is not a manifest of promised files (a foreign or broken message
+/// must never fail the reconcile: the caller logs it and leaves the list empty). A truncated report
+/// yields the entries that fit.
+pub fn built_outputs(
+    pod: Option<&Pod>,
+    promised: &[String],
+) -> Result<Option<Vec<ArtifactOutput>>, String> {
+    let Some(t) = pod
+        .and_then(|p| p.status.as_ref())
+        .and_then(|s| s.container_statuses.as_deref())
+        .and_then(|c| c.iter().find(|s| s.name == "done"))
+        .and_then(|s| s.state.as_ref())
+        .and_then(|st| st.terminated.as_ref())
+        .filter(|t| t.exit_code == 0)
+    else {
+        return Ok(None);
+    };
+    let text = t.message.as_deref().unwrap_or_default().trim();
+    if text.is_empty() {
+        return Err("the done container left no termination message".into());
+    }
+    let m: Manifest = serde_json::from_str(text)
+        .map_err(|e| format!("the done container's termination message is not a manifest: {e}"))?;
+    for f in &m.files {
+        if !promised.contains(&f.name) {
+            return Err(format!(
+                "the manifest names {:?}, not a file of this build",
+                f.name
+            ));
+        }
+        if f.size < 0 {
+            return Err(format!("the manifest gives {} a negative size", f.name));
+        }
+        let hex = |c: char| c.is_ascii_digit() || ('a'..='f').contains(&c);
+        if f.sha256.len() != 64 || !f.sha256.chars().all(hex) {
+            return Err(format!("the manifest gives {} a malformed sha256", f.name));
+        }
+    }
+    if !m.truncated && m.files.len() != promised.len() {
+        return Err(format!(
+            "the manifest lists {} file(s), the build promised {}",
+            m.files.len(),
+            promised.len()
+        ));
+    }
+    Ok(Some(m.files))
 }
 
 /// How one exporter Job ended, judged by its conditions (so any `completions` works).

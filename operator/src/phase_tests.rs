@@ -341,3 +341,85 @@ fn conditions_carry_reasons_generation_and_stable_transition_times() {
         ("True", "Ready")
     );
 }
+
+fn succeeded_with_report(message: Option<&str>) -> Pod {
+    let mut p = pod("Succeeded", true, vec![]);
+    if let Some(s) = p.status.as_mut() {
+        s.container_statuses = Some(vec![term("done", 0, message)]);
+    }
+    p
+}
+
+const SUM_A: &str = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
+const SUM_B: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+#[test]
+fn the_done_report_becomes_the_list_of_built_files() {
+    let msg = format!(
+        r#"{{"files":[{{"name":"a.tar","size":6,"sha256":"{SUM_A}"}},{{"name":"a.iso","size":3,"sha256":"{SUM_B}"}}]}}"#
+    );
+    let p = succeeded_with_report(Some(&msg));
+    let files = built_outputs(Some(&p), &outputs()).unwrap().unwrap();
+    assert_eq!(
+        files,
+        vec![
+            ArtifactOutput {
+                name: "a.tar".into(),
+                size: 6,
+                sha256: SUM_A.into()
+            },
+            ArtifactOutput {
+                name: "a.iso".into(),
+                size: 3,
+                sha256: SUM_B.into()
+            },
+        ]
+    );
+    // A truncated report gives the entries that fit.
+    let cut =
+        format!(r#"{{"files":[{{"name":"a.tar","size":6,"sha256":"{SUM_A}"}}],"truncated":true}}"#);
+    let p = succeeded_with_report(Some(&cut));
+    assert_eq!(
+        built_outputs(Some(&p), &outputs()).unwrap().unwrap().len(),
+        1
+    );
+}
+
+#[test]
+fn nothing_to_read_before_done_finished() {
+    assert_eq!(built_outputs(None, &outputs()), Ok(None));
+    let p = pod("Running", true, vec![done("fetch")]);
+    assert_eq!(built_outputs(Some(&p), &outputs()), Ok(None));
+    let mut failed = pod("Failed", true, vec![]);
+    if let Some(s) = failed.status.as_mut() {
+        s.container_statuses = Some(vec![term("done", 1, Some("missing output"))]);
+    }
+    assert_eq!(built_outputs(Some(&failed), &outputs()), Ok(None));
+}
+
+#[test]
+fn a_broken_or_foreign_report_is_an_error_to_log_not_a_list() {
+    let entry = |name: &str, size: i64, sum: &str| {
+        format!(r#"{{"name":"{name}","size":{size},"sha256":"{sum}"}}"#)
+    };
+    let both = |a: String| format!(r#"{{"files":[{a},{}]}}"#, entry("a.iso", 3, SUM_B));
+    let bad = [
+        None,
+        Some("".to_string()),
+        Some("-rw-r--r-- 1 root root 6 a.tar".to_string()),
+        Some(r#"{"files":[{"name":"a.tar"}]}"#.to_string()),
+        Some(both(entry("../etc/passwd", 6, SUM_A))),
+        Some(both(entry("a.tar", -1, SUM_A))),
+        Some(both(entry("a.tar", 6, "abc"))),
+        Some(both(entry("a.tar", 6, &SUM_A.to_uppercase()))),
+        // Untruncated but incomplete.
+        Some(format!(r#"{{"files":[{}]}}"#, entry("a.tar", 6, SUM_A))),
+    ];
+    for m in bad {
+        let p = succeeded_with_report(m.as_deref());
+        assert!(built_outputs(Some(&p), &outputs()).is_err(), "{m:?}");
+    }
+    // The phase does not depend on the report.
+    let p = succeeded_with_report(Some("garbage"));
+    assert_eq!(eval(Some(&p), vec![], None).phase, Phase::Ready);
+}

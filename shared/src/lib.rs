@@ -13,4 +13,4 @@ pub mod testing;
 pub mod types;
 pub mod validation;
 
-pub use types::{OSArtifact, OSArtifactSpec, OSArtifactStatus, Phase};
+pub use types::{ArtifactOutput, OSArtifact, OSArtifactSpec, OSArtifactStatus, Phase};

@@ -43,6 +43,12 @@ pub const MAX_PULL_SECRETS: usize = 16;
         priority = 1
     ),
     printcolumn(
+        name = "Artifacts",
+        type_ = "string",
+        json_path = ".status.artifacts",
+        priority = 1
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
@@ -341,10 +347,28 @@ pub struct OSArtifactStatus {
     /// Files the build produces in the artifacts PVC.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub artifacts: Vec<String>,
+    /// What was built: each file the build published with its size and SHA-256, as the builder
+    /// pod's last step measured them in the artifacts PVC (the same list is in the PVC as
+    /// `<name>.manifest.json`). Set once the build succeeded; empty while building, after a failed
+    /// build, or when the builder pod's report could not be read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<ArtifactOutput>,
     /// When the current build started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Time>,
     /// When the current build (and its exports) finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_time: Option<Time>,
+}
+
+/// One file the build published in the artifacts PVC.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactOutput {
+    /// File name in the artifacts PVC.
+    pub name: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// SHA-256 of the file's contents, lowercase hex.
+    pub sha256: String,
 }

@@ -3,7 +3,8 @@
 //!
 //! importers → buildah + unpack (Dockerfile) or unpack (imageName) → bundle-<i> → release-files →
 //! rootfs-overlay → tarball → iso-overlay → iso → netboot → cloud-image → azure-image → gce-image;
-//! then `done` checks that every promised file exists.
+//! then `done` checks that every promised file exists and reports what was built (name, size,
+//! sha256 of each file) in its termination message and in `<name>.manifest.json` in the PVC.
 //!
 //! No user string is ever part of a shell script: AuroraBoot, buildah and luet get argument
 //! vectors; the shell steps run fixed scripts that read operator-chosen values from the
@@ -176,12 +177,39 @@ if [ -f /config/grub.cfg ]; then
 fi
 "#;
 
-/// Checks that every promised output exists and is not empty, and lists them in the log.
+/// Checks that every promised output ("$@") exists and is not empty, lists them in the log, then
+/// reports what was built as JSON `{"files":[{"name":..,"size":..,"sha256":..}]}`: in full into the
+/// PVC as `$MANIFEST` (written under a temporary name, then renamed), and as the termination
+/// message, which the kubelet cuts at 4096 bytes, so that one holds the entries that fit and says
+/// `"truncated":true` when some did not. File names are the operator's (from a DNS name): no JSON
+/// escaping needed.
 const DONE: &str = r#"cd /artifacts
 for f in "$@"; do
   [ -s "$f" ] || { echo "missing output /artifacts/$f" >&2; exit 1; }
 done
 ls -l "$@"
+all=""
+fit=""
+truncated=""
+for f in "$@"; do
+  size=$(stat -c %s "$f")
+  sum=$(sha256sum "$f")
+  entry=$(printf '{"name":"%s","size":%s,"sha256":"%s"}' "$f" "$size" "${sum%% *}")
+  all="${all:+$all,}$entry"
+  if [ -z "$truncated" ]; then
+    next="${fit:+$fit,}$entry"
+    if [ $((${#next} + 32)) -le 4096 ]; then fit="$next"; else truncated=1; fi
+  fi
+done
+printf '{"files":[%s]}\n' "$all" > "$MANIFEST.partial"
+chmod a+r "$MANIFEST.partial"
+mv "$MANIFEST.partial" "$MANIFEST"
+echo "wrote /artifacts/$MANIFEST"
+if [ -n "$truncated" ]; then
+  printf '{"files":[%s],"truncated":true}' "$fit" > /dev/termination-log
+else
+  printf '{"files":[%s]}' "$fit" > /dev/termination-log
+fi
 "#;
 
 /// The fixed scripts, by step kind, with the shell functions they use in front. Tests run them.
@@ -245,8 +273,14 @@ pub fn outputs(spec: &OSArtifactSpec, name: &str) -> Vec<String> {
     out
 }
 
-/// Every file name a build of this artifact can write, whatever formats the spec selects: the
-/// tarball step removes them all, so a format dropped by a new generation leaves no stale file.
+/// The JSON manifest of the published files that `done` writes into the PVC next to them.
+pub fn manifest(name: &str) -> String {
+    format!("{name}.manifest.json")
+}
+
+/// Every file name a build of this artifact can write, whatever formats the spec selects, and its
+/// manifest: the tarball step removes them all, so a format dropped by a new generation leaves no
+/// stale file and a failed rebuild no stale manifest.
 pub fn all_outputs(name: &str) -> Vec<String> {
     let every = OSArtifactSpec {
         iso: true,
@@ -257,7 +291,9 @@ pub fn all_outputs(name: &str) -> Vec<String> {
         gce_image: true,
         ..Default::default()
     };
-    outputs(&every, name)
+    let mut all = outputs(&every, name);
+    all.push(manifest(name));
+    all
 }
 
 fn netboot_files(name: &str) -> [String; 3] {
@@ -880,7 +916,13 @@ pub fn pod(
         scripts::done(),
         outputs.clone(),
     );
-    done.volume_mounts = Some(vec![mount_ro("artifacts", ARTIFACTS)]);
+    // Read-write for the manifest only: `done` is the one step that runs after every publishing
+    // step whatever formats are selected, so it alone sees the complete set of files.
+    done.env = Some(vec![env("MANIFEST", manifest(&id.name))]);
+    done.volume_mounts = Some(vec![mount("artifacts", ARTIFACTS)]);
+    // The manifest is the termination message: this policy reads the file whenever it is
+    // non-empty, and only a failed `done` with an empty file falls back to the log tail.
+    done.termination_message_policy = Some("FallbackToLogsOnError".into());
 
     let mut meta = child_meta(id, names::builder_pod(&id.name));
     // The user's labels and annotations first, so the operator's own win on conflict.

@@ -391,6 +391,29 @@ fn output_files_are_named_as_the_api_says() {
 }
 
 #[test]
+fn done_checks_the_promised_files_and_reports_them_with_a_manifest() {
+    let p = build(base(), &[]);
+    let done = p.pod.spec.as_ref().unwrap().containers[0].clone();
+    assert_eq!(done.name, "done");
+    assert_eq!(args(&done), p.outputs);
+    assert!(
+        !p.outputs.contains(&"hello.manifest.json".to_string()),
+        "the manifest is no promised output"
+    );
+    assert_eq!(env(&done, "MANIFEST").unwrap(), "hello.manifest.json");
+    let m = mounts(&done);
+    let artifacts = mount_at(&m, "/artifacts").unwrap();
+    assert_eq!(artifacts.name, "artifacts");
+    assert_ne!(artifacts.read_only, Some(true), "done writes the manifest");
+    assert_eq!(
+        done.termination_message_policy.as_deref(),
+        Some("FallbackToLogsOnError")
+    );
+    // A rebuild removes the previous manifest with the previous outputs.
+    assert!(args(&init(&p, "tarball")).contains(&"hello.manifest.json".to_string()));
+}
+
+#[test]
 fn netboot_runs_after_the_iso_and_uses_netboot_url() {
     let mut s = base();
     s.iso = false;
@@ -1585,6 +1608,65 @@ mod scripts_run {
         ] {
             assert!(!s.exists(&format!("/work/{f}")), "{f}");
         }
+    }
+
+    fn json(s: &Sandbox, p: &str) -> serde_json::Value {
+        let text = std::fs::read_to_string(s.path(p)).unwrap();
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{p}: {e}: {text}"))
+    }
+
+    #[test]
+    fn done_reports_name_size_and_sha256_of_each_file() {
+        let s = Sandbox::new("done");
+        s.write("/artifacts/hello.tar", "hello\n", 0o644);
+        s.write("/artifacts/hello.iso", "abc", 0o600);
+        std::fs::create_dir_all(s.path("/dev")).unwrap();
+        s.run(
+            &scripts::done(),
+            &["/artifacts", "/dev/termination-log"],
+            &["hello.tar", "hello.iso"],
+            &[("MANIFEST", "hello.manifest.json")],
+        );
+        let want = serde_json::json!({"files": [
+            {"name": "hello.tar", "size": 6,
+             "sha256": "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"},
+            {"name": "hello.iso", "size": 3,
+             "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        ]});
+        assert_eq!(json(&s, "/dev/termination-log"), want);
+        assert_eq!(json(&s, "/artifacts/hello.manifest.json"), want);
+        assert_eq!(s.mode("/artifacts/hello.manifest.json") & 0o444, 0o444);
+        assert!(!s.exists("/artifacts/hello.manifest.json.partial"));
+    }
+
+    #[test]
+    fn done_truncates_its_termination_message_and_keeps_the_full_manifest() {
+        let s = Sandbox::new("done-truncated");
+        std::fs::create_dir_all(s.path("/dev")).unwrap();
+        let names: Vec<String> = (0..40)
+            .map(|i| format!("{}-{i:02}.raw", "x".repeat(60)))
+            .collect();
+        for n in &names {
+            s.write(&format!("/artifacts/{n}"), n, 0o644);
+        }
+        let args: Vec<&str> = names.iter().map(String::as_str).collect();
+        s.run(
+            &scripts::done(),
+            &["/artifacts", "/dev/termination-log"],
+            &args,
+            &[("MANIFEST", "x.manifest.json")],
+        );
+        let msg = std::fs::read_to_string(s.path("/dev/termination-log")).unwrap();
+        assert!(msg.len() <= 4096, "{} bytes", msg.len());
+        let msg: serde_json::Value = serde_json::from_str(&msg).unwrap();
+        assert_eq!(msg["truncated"], true);
+        let fit = msg["files"].as_array().unwrap();
+        assert!(!fit.is_empty() && fit.len() < names.len(), "{}", fit.len());
+        assert_eq!(fit[0]["name"], names[0].as_str());
+        let full = json(&s, "/artifacts/x.manifest.json");
+        assert_eq!(full["files"].as_array().unwrap().len(), names.len());
+        assert!(full.get("truncated").is_none());
+        assert_eq!(full["files"][39]["size"], names[39].len());
     }
 
     #[test]
