@@ -7,7 +7,8 @@
 //! A reaction time is the gap between two events received by this process's watchers (a
 //! child's change, then the operator's write it caused): both went through one watch delivery
 //! of the same apiserver, so the delivery latency cancels and the gap is the operator's reaction
-//! (its own watch delivery, reconcile and write) plus one watch delivery.
+//! (its own watch delivery, reconcile and write) plus one watch delivery. The operator's own
+//! reconcile-duration histogram, read from its admin port before and after, is printed beside.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -17,13 +18,14 @@ use clap::Parser;
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ContainerStatus, Namespace, Pod};
-use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Config, ResourceExt};
 use osartifact_e2e::builder_images::OS_CORE;
 use osartifact_e2e::env::Env;
-use osartifact_e2e::isolation;
+use osartifact_e2e::identity::SYSTEM_NAMESPACE;
+use osartifact_e2e::{http, isolation};
 use osartifact_shared::{OSArtifact, Phase, names};
 use serde_json::{Value, json};
 use tokio::signal::unix::{SignalKind, signal};
@@ -90,10 +92,9 @@ enum Seen {
     Job(Box<Job>),
 }
 
-/// Forwards every added or modified object of `api` with the instant it arrived. The stamp is
-/// taken here, before the channel, so the time the main loop spends elsewhere (applying the
-/// next artifact, printing) does not shift it.
-/// `listed` fires once the first list is done.
+/// Forwards every added or modified object of `api` with the instant it arrived; `listed` fires
+/// once the first list is done. The stamp is taken here, before the channel, so the time the
+/// main loop spends elsewhere (applying the next artifact, printing) does not shift it.
 fn spawn_watch<K>(
     api: Api<K>,
     tx: mpsc::UnboundedSender<(Instant, Seen)>,
@@ -156,7 +157,8 @@ struct Track {
     /// The last change of the builder pod or the Job seen since the artifact's last status
     /// write: the write that follows is taken as the operator's reaction to it.
     pending_child_change: Option<Instant>,
-    status_reactions: Vec<Duration>,
+    /// Seconds from that change to the write.
+    status_reactions: Vec<f64>,
 }
 
 fn first(slot: &mut Option<Instant>, t: Instant) {
@@ -198,13 +200,16 @@ fn step_durations(pod: &Pod) -> Vec<(String, i64, bool)> {
         .collect()
 }
 
+/// Finished successfully, as the operator judges it: Kubernetes sets SuccessCriteriaMet first
+/// and Complete once the Job's pods are gone, and the operator acts on the first.
 fn job_complete(job: &Job) -> bool {
     job.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c.type_ == "Complete" && c.status == "True")
+            cs.iter().any(|c| {
+                matches!(c.type_.as_str(), "Complete" | "SuccessCriteriaMet") && c.status == "True"
+            })
         })
 }
 
@@ -243,7 +248,7 @@ impl Bench {
                 let status = status.ok().flatten();
                 if status.is_some() && status != tr.last_status {
                     if let Some(c) = tr.pending_child_change.take() {
-                        tr.status_reactions.push(t.saturating_duration_since(c));
+                        tr.status_reactions.push(signed_secs(c, t));
                     }
                     tr.last_status = status;
                 }
@@ -319,8 +324,17 @@ fn stats(mut v: Vec<f64>) -> Option<Stats> {
     })
 }
 
-fn gap(a: Option<Instant>, b: Option<Instant>) -> Option<Duration> {
-    Some(b?.saturating_duration_since(a?))
+/// `b - a` in seconds. Negative when the second event arrived first: the operator's write can
+/// reach this process before this process's own copy of the change that caused it.
+fn signed_secs(a: Instant, b: Instant) -> f64 {
+    match b.checked_duration_since(a) {
+        Some(d) => d.as_secs_f64(),
+        None => -a.duration_since(b).as_secs_f64(),
+    }
+}
+
+fn gap(a: Option<Instant>, b: Option<Instant>) -> Option<f64> {
+    Some(signed_secs(a?, b?))
 }
 
 fn row(label: &str, unit: &str, s: Option<&Stats>) -> String {
@@ -356,8 +370,7 @@ fn report(b: &Bench, args: &Args, elapsed: Duration) -> bool {
     let done: Vec<(&String, &Track)> = b.tracks.iter().filter(|(_, t)| t.ready.is_some()).collect();
     let failed: Vec<(&String, &Track)> =
         b.tracks.iter().filter(|(_, t)| t.error.is_some()).collect();
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let secs = |d: Duration| d.as_secs_f64();
+    let ms = |s: f64| s * 1e3;
     let collect = |f: &dyn Fn(&Track) -> Option<f64>| -> Vec<f64> {
         done.iter().filter_map(|(_, t)| f(t)).collect()
     };
@@ -377,8 +390,10 @@ fn report(b: &Bench, args: &Args, elapsed: Duration) -> bool {
         println!("  {name}: Error: {}", t.error.as_deref().unwrap_or(""));
     }
 
-    let wall = stats(collect(&|t| gap(t.applied, t.ready).map(secs)));
-    let run = stats(collect(&|t| gap(t.pod_started, t.pod_succeeded).map(secs)));
+    let wall = stats(collect(&|t| gap(t.applied, t.ready)));
+    let before_run = stats(collect(&|t| gap(t.pod_added, t.pod_started)));
+    let run = stats(collect(&|t| gap(t.pod_started, t.pod_succeeded)));
+    let export = stats(collect(&|t| gap(t.job_added, t.job_complete)));
     let a = stats(collect(&|t| gap(t.pod_succeeded, t.job_added).map(ms)));
     let bb = stats(collect(&|t| gap(t.job_complete, t.ready).map(ms)));
     let c = stats(collect(&|t| gap(t.artifact_added, t.pod_added).map(ms)));
@@ -392,7 +407,19 @@ fn report(b: &Bench, args: &Args, elapsed: Duration) -> bool {
     println!("{}", row("apply → Ready", "s", wall.as_ref()));
     println!(
         "{}",
+        row(
+            "builder pod created → first step running",
+            "s",
+            before_run.as_ref()
+        )
+    );
+    println!(
+        "{}",
         row("builder pod run (started → Succeeded)", "s", run.as_ref())
+    );
+    println!(
+        "{}",
+        row("exporter Job created → finished", "s", export.as_ref())
     );
     println!(
         "{}",
@@ -400,7 +427,7 @@ fn report(b: &Bench, args: &Args, elapsed: Duration) -> bool {
     );
     println!(
         "{}",
-        row("(b) Job Complete → artifact Ready", "ms", bb.as_ref())
+        row("(b) Job finished → artifact Ready", "ms", bb.as_ref())
     );
     println!(
         "{}",
@@ -419,7 +446,7 @@ fn report(b: &Bench, args: &Args, elapsed: Duration) -> bool {
     let mut all_pass = true;
     for (label, s) in [
         ("(a) pod Succeeded → exporter Job created", &a),
-        ("(b) Job Complete → artifact Ready", &bb),
+        ("(b) Job finished → artifact Ready", &bb),
         ("(c) artifact created → builder pod created", &c),
     ] {
         let (verdict, p99) = match s {
@@ -480,7 +507,7 @@ fn report(b: &Bench, args: &Args, elapsed: Duration) -> bool {
             "run − sum of the init steps",
             "s",
             stats(collect(&|t| {
-                gap(t.pod_started, t.pod_succeeded).map(|r| secs(r) - sum_init(t))
+                gap(t.pod_started, t.pod_succeeded).map(|r| r - sum_init(t))
             }))
             .as_ref()
         )
@@ -490,14 +517,14 @@ fn report(b: &Bench, args: &Args, elapsed: Duration) -> bool {
     for (label, f) in [
         (
             "(a)",
-            (&|t: &Track| gap(t.pod_succeeded, t.job_added)) as &dyn Fn(&Track) -> Option<Duration>,
+            (&|t: &Track| gap(t.pod_succeeded, t.job_added)) as &dyn Fn(&Track) -> Option<f64>,
         ),
         ("(b)", &|t: &Track| gap(t.job_complete, t.ready)),
         ("(c)", &|t: &Track| gap(t.artifact_added, t.pod_added)),
     ] {
-        let mut v: Vec<(Duration, &String)> =
+        let mut v: Vec<(f64, &String)> =
             done.iter().filter_map(|(n, t)| Some((f(t)?, *n))).collect();
-        v.sort_by_key(|x| std::cmp::Reverse(x.0));
+        v.sort_by(|x, y| y.0.total_cmp(&x.0));
         let top: Vec<String> = v
             .iter()
             .take(3)
@@ -558,10 +585,13 @@ async fn run(env: &Env, args: &Args, sigs: &mut Signals) -> Result<bool> {
     .context("the watches did not list within 60 s")?
     .context("a watch ended before listing")?;
 
+    let histogram_before = scrape_reconciles(&client).await;
     let mut b = Bench::new(args.count);
     let start = Instant::now();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
     let (mut next, mut ended) = (0usize, 0usize);
+    let mut retried: Vec<String> = Vec::new();
+    let mut stopped_early = false;
     let parallel = args.parallel.max(1);
     println!(
         "applying {} ISO OSArtifacts in namespace {NAMESPACE}, {parallel} at a time",
@@ -570,17 +600,19 @@ async fn run(env: &Env, args: &Args, sigs: &mut Signals) -> Result<bool> {
     loop {
         while next < args.count && next - ended < parallel {
             let name = artifact_name(next);
-            let t = Instant::now();
-            if let Some(tr) = b.tracks.get_mut(&name) {
-                tr.applied = Some(t);
+            let t = create(&artifacts, &name, &mut retried).await;
+            match (t, b.tracks.get_mut(&name)) {
+                (Ok(t), Some(tr)) => tr.applied = Some(t),
+                (Ok(_), None) => {}
+                (Err(e), _) => {
+                    println!("giving up on {name}: {e:#}");
+                    stopped_early = true;
+                    break;
+                }
             }
-            artifacts
-                .create(&PostParams::default(), &artifact(&name)?)
-                .await
-                .with_context(|| format!("creating {name}"))?;
             next += 1;
         }
-        if ended == args.count {
+        if ended == args.count || stopped_early {
             break;
         }
         tokio::select! {
@@ -593,7 +625,7 @@ async fn run(env: &Env, args: &Args, sigs: &mut Signals) -> Result<bool> {
                         Some(m) => format!("Error: {m}"),
                         None => format!(
                             "Ready in {:.1} s",
-                            gap(tr.applied, tr.ready).unwrap_or_default().as_secs_f64()
+                            gap(tr.applied, tr.ready).unwrap_or_default()
                         ),
                     };
                     println!("[{ended:>3}/{}] {name} {what}", args.count);
@@ -614,7 +646,146 @@ async fn run(env: &Env, args: &Args, sigs: &mut Signals) -> Result<bool> {
     for w in watches {
         w.abort();
     }
-    Ok(report(&b, args, start.elapsed()))
+    if !retried.is_empty() {
+        println!("{} create(s) retried:", retried.len());
+        for r in &retried {
+            println!("  {r}");
+        }
+    }
+    let ok = report(&b, args, start.elapsed()) && !stopped_early;
+    match (histogram_before, scrape_reconciles(&client).await) {
+        (Ok(before), Ok(after)) => report_reconciles(&before, &after),
+        (Err(e), _) | (_, Err(e)) => println!("\nthe operator's metrics could not be read: {e:#}"),
+    }
+    Ok(ok)
+}
+
+const RECONCILE_METRIC: &str = "osartifact_operator_reconcile_duration_seconds";
+
+/// The operator's own reconcile-duration histogram: (upper bound in seconds, cumulative count)
+/// per bucket, the sum and the count.
+#[derive(Default)]
+struct Reconciles {
+    buckets: Vec<(f64, f64)>,
+    sum: f64,
+    count: f64,
+}
+
+/// Reads the histogram from every operator Pod's admin port (one replica, but a rollout could
+/// leave two) and adds them up.
+async fn scrape_reconciles(client: &Client) -> Result<Reconciles> {
+    let pods = Api::<Pod>::namespaced(client.clone(), SYSTEM_NAMESPACE)
+        .list(&ListParams::default().labels("app.kubernetes.io/name=osartifact-operator"))
+        .await?;
+    let mut total = Reconciles::default();
+    for pod in pods {
+        let Some(ip) = pod.status.and_then(|s| s.pod_ip) else {
+            continue;
+        };
+        let (code, body) =
+            tokio::task::spawn_blocking(move || http::get(&format!("{ip}:8080"), "/metrics"))
+                .await??;
+        if code != 200 {
+            bail!("GET /metrics on the operator Pod: HTTP {code}");
+        }
+        let one = parse_reconciles(&body);
+        if total.buckets.is_empty() {
+            total.buckets = one.buckets.iter().map(|(le, _)| (*le, 0.0)).collect();
+        }
+        for ((_, t), (_, n)) in total.buckets.iter_mut().zip(&one.buckets) {
+            *t += n;
+        }
+        total.sum += one.sum;
+        total.count += one.count;
+    }
+    if total.buckets.is_empty() {
+        bail!("no operator Pod with {RECONCILE_METRIC}");
+    }
+    Ok(total)
+}
+
+fn parse_reconciles(text: &str) -> Reconciles {
+    let mut r = Reconciles::default();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(RECONCILE_METRIC) else {
+            continue;
+        };
+        let Some(value) = rest.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) else {
+            continue;
+        };
+        if let Some(le) = rest
+            .strip_prefix("_bucket{le=\"")
+            .and_then(|r| r.split('"').next())
+        {
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().unwrap_or(f64::NAN)
+            };
+            r.buckets.push((le, value));
+        } else if rest.starts_with("_sum") {
+            r.sum = value;
+        } else if rest.starts_with("_count") {
+            r.count = value;
+        }
+    }
+    r
+}
+
+/// The reconciles made during the run (after − before): how many, their mean, and the
+/// share that finished within each bucket bound.
+fn report_reconciles(before: &Reconciles, after: &Reconciles) {
+    let count = after.count - before.count;
+    if count <= 0.0 {
+        println!("\nthe operator's metrics show no reconcile during the run");
+        return;
+    }
+    let mean_ms = (after.sum - before.sum) / count * 1e3;
+    println!(
+        "\nThe operator's reconciles during the run (its {RECONCILE_METRIC} histogram): {count} \
+         reconciles, mean {mean_ms:.1} ms"
+    );
+    let mut shares: Vec<String> = Vec::new();
+    let before_buckets = before.buckets.iter().chain(std::iter::repeat(&(0.0, 0.0)));
+    for ((le, a), (_, b)) in after.buckets.iter().zip(before_buckets) {
+        let share = (a - b) / count * 100.0;
+        shares.push(format!("≤ {:.0} ms: {share:.1}%", le * 1e3));
+        // The buckets above the slowest reconcile say nothing more.
+        if !le.is_finite() || share >= 100.0 {
+            break;
+        }
+    }
+    println!("  {}", shares.join(", "));
+}
+
+/// Creates artifact `name`; returns when the create that succeeded was sent. A call the
+/// apiserver could not pass to the webhook (a connection reset on a reused keep-alive
+/// connection was seen once) is retried a few times, each retry noted in `retried`.
+async fn create(
+    artifacts: &Api<DynamicObject>,
+    name: &str,
+    retried: &mut Vec<String>,
+) -> Result<Instant> {
+    let obj = artifact(name)?;
+    let mut attempt = 1;
+    loop {
+        let t = Instant::now();
+        match artifacts.create(&PostParams::default(), &obj).await {
+            Ok(_) => return Ok(t),
+            // An earlier attempt went through after all.
+            Err(kube::Error::Api(e)) if e.code == 409 => return Ok(t),
+            Err(e) if attempt < 5 => {
+                let why = match &e {
+                    kube::Error::Api(s) => format!("HTTP {}: {}", s.code, s.message),
+                    other => other.to_string(),
+                };
+                retried.push(format!("{name} (attempt {attempt}): {why}"));
+                attempt += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e).with_context(|| format!("creating {name}")),
+        }
+    }
 }
 
 /// SIGINT and SIGTERM, caught so that the run ends through `main` and the exit hooks tear the
