@@ -104,7 +104,8 @@ pub struct ServeArgs {
     #[arg(long, env = "OSARTIFACT_WEBHOOK_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
 
-    /// Deadline for a client to finish the TLS handshake and send the request headers.
+    /// Deadline for a client to finish the TLS handshake (an HTTP/1 connection may wait for its
+    /// next request's headers at least 120 s, longer than the apiserver keeps idle connections).
     #[arg(long, env = "OSARTIFACT_WEBHOOK_HEADER_READ_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
 

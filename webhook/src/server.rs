@@ -17,9 +17,18 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// The least time an HTTP/1 connection may wait for its next request's headers. hyper runs its
+/// header-read timer also while a kept-alive connection sits idle, so a short one closes idle
+/// connections under the client's feet: the apiserver's Go transport keeps idle connections for
+/// 90 s and does not retry a POST written onto a connection the server is closing, so such a
+/// review fails with "connection reset by peer" (seen on the one-node cluster). Longer than 90 s,
+/// the client always closes first.
+pub const MIN_KEEP_ALIVE_IDLE: Duration = Duration::from_secs(120);
+
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
-    /// Deadline for the TLS handshake and for the request headers.
+    /// Deadline for the TLS handshake; for an HTTP/1 request's headers, this or
+    /// [`MIN_KEEP_ALIVE_IDLE`], whichever is longer.
     pub header_read_timeout: Duration,
     /// Longest wait for in-flight requests once the listener is closed.
     pub shutdown_grace: Duration,
@@ -101,7 +110,7 @@ pub async fn serve_tls(
             builder
                 .http1()
                 .timer(TokioTimer::new())
-                .header_read_timeout(timeout);
+                .header_read_timeout(timeout.max(MIN_KEEP_ALIVE_IDLE));
             builder.http2().timer(TokioTimer::new());
             let conn = builder
                 .serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(app));

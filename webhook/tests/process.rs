@@ -73,7 +73,10 @@ async fn serve_as_a_local_process() {
         .spawn()
         .unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // The idle keep-alive connection above is never closed from the server (that races with a
+    // request written onto it), so the process waits out the 3 s delay and the 20 s grace
+    // period: within the Pod's 30 s terminationGracePeriodSeconds.
+    let deadline = Instant::now() + Duration::from_secs(30);
     while http_get(admin, "/readyz").await != Some(200) {
         assert!(Instant::now() < deadline, "never became ready");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -111,7 +114,10 @@ async fn serve_as_a_local_process() {
     // Readiness turns false at once, before the listener closes.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(http_get(admin, "/readyz").await, Some(503));
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // The idle keep-alive connection above is never closed from the server (that races with a
+    // request written onto it), so the process waits out the 3 s delay and the 20 s grace
+    // period: within the Pod's 30 s terminationGracePeriodSeconds.
+    let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;

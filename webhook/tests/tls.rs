@@ -44,6 +44,10 @@ struct Server {
 }
 
 async fn start() -> Server {
+    start_with(ServerOptions::default()).await
+}
+
+async fn start_with(opts: ServerOptions) -> Server {
     install_crypto_provider();
     let metrics = Arc::new(Metrics::new());
     let state = Arc::new(AppState {
@@ -59,7 +63,7 @@ async fn start() -> Server {
         listener,
         server_config(resolver.clone()),
         router(state),
-        ServerOptions::default(),
+        opts,
         cancel.clone(),
     ));
     Server {
@@ -336,4 +340,25 @@ async fn graceful_shutdown_finishes_keep_alive_requests_and_stops_accepting() {
         .expect("drained within the grace period")
         .unwrap();
     assert!(Conn::connect(s.addr, "localhost", cfg).await.is_err());
+}
+
+/// A kept-alive HTTP/1 connection that sits idle longer than the header-read timeout still
+/// takes the next review: closing it from the server races with the client's next request
+/// (the apiserver does not retry a review written onto a connection being closed).
+#[tokio::test]
+async fn an_idle_keep_alive_connection_outlives_the_header_read_timeout() {
+    let s = start_with(ServerOptions {
+        header_read_timeout: Duration::from_millis(200),
+        ..ServerOptions::default()
+    })
+    .await;
+    let set = CertSet::bootstrap(&subject(), &Policy::default(), unix_now()).unwrap();
+    s.resolver
+        .set(certified_key(set.tls_crt.as_bytes(), set.tls_key.as_bytes()).unwrap());
+    let cfg = client_config(set.ca_bundle.as_bytes(), &[b"http/1.1"]).unwrap();
+    let mut c = Conn::connect(s.addr, "localhost", cfg).await.unwrap();
+    admit(&mut c).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    admit(&mut c).await.unwrap();
+    s.cancel.cancel();
 }
