@@ -276,6 +276,15 @@ impl CgroupRoot {
     /// cpuset needs before a task can join), after removing leftovers of dead runs.
     pub fn create() -> Result<Self> {
         sweep_cgroups(false);
+        // Two runs must not overlap: a run removes the mount points it created for the fixed
+        // host paths, and removing a directory detaches the mounts other mount namespaces
+        // have on it, so the other run's kubelet would write into the host's directories.
+        if let Some(pid) = live_runs().into_iter().find(|p| *p != std::process::id()) {
+            bail!(
+                "another one-node cluster is running (process {pid}): run one at a time (the \
+                 test binaries run one after another; stop the demo or benchmark first)"
+            );
+        }
         let name = format!("{CGROUP_PREFIX}{}", std::process::id());
         for h in hierarchies() {
             let d = h.join(&name);
@@ -307,6 +316,23 @@ impl Drop for CgroupRoot {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }
+}
+
+/// The processes of the runs whose cgroup roots exist and which are still alive.
+fn live_runs() -> Vec<u32> {
+    let mut pids: Vec<u32> = hierarchies()
+        .into_iter()
+        .filter_map(|h| std::fs::read_dir(h).ok())
+        .flat_map(|rd| rd.flatten())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_prefix(CGROUP_PREFIX)?.parse::<u32>().ok()
+        })
+        .filter(|pid| Path::new("/proc").join(pid.to_string()).exists())
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
 }
 
 /// Removes this prefix's cgroups whose run is gone (`all`: also this run's own).
