@@ -404,51 +404,25 @@ fn report(b: &Bench, args: &Args, elapsed: Duration) -> bool {
     );
     println!("\n| figure | count | mean | p50 | p90 | p99 | max |");
     println!("|---|---|---|---|---|---|---|");
-    println!("{}", row("apply → Ready", "s", wall.as_ref()));
-    println!(
-        "{}",
-        row(
-            "builder pod created → first step running",
-            "s",
-            before_run.as_ref()
-        )
-    );
-    println!(
-        "{}",
-        row("builder pod run (started → Succeeded)", "s", run.as_ref())
-    );
-    println!(
-        "{}",
-        row("exporter Job created → finished", "s", export.as_ref())
-    );
-    println!(
-        "{}",
-        row("(a) pod Succeeded → exporter Job created", "ms", a.as_ref())
-    );
-    println!(
-        "{}",
-        row("(b) Job finished → artifact Ready", "ms", bb.as_ref())
-    );
-    println!(
-        "{}",
-        row(
-            "(c) artifact created → builder pod created",
-            "ms",
-            c.as_ref()
-        )
-    );
-    println!(
-        "{}",
-        row("(d) child change → status write", "ms", d.as_ref())
-    );
+    const A: &str = "(a) pod Succeeded → exporter Job created";
+    const B: &str = "(b) Job finished → artifact Ready";
+    const C: &str = "(c) artifact created → builder pod created";
+    for (label, unit, s) in [
+        ("apply → Ready", "s", &wall),
+        ("builder pod created → first step running", "s", &before_run),
+        ("builder pod run (started → Succeeded)", "s", &run),
+        ("exporter Job created → finished", "s", &export),
+        (A, "ms", &a),
+        (B, "ms", &bb),
+        (C, "ms", &c),
+        ("(d) child change → status write", "ms", &d),
+    ] {
+        println!("{}", row(label, unit, s.as_ref()));
+    }
 
     println!("\nTarget: operator reaction p99 ≤ {TARGET_MS} ms");
     let mut all_pass = true;
-    for (label, s) in [
-        ("(a) pod Succeeded → exporter Job created", &a),
-        ("(b) Job finished → artifact Ready", &bb),
-        ("(c) artifact created → builder pod created", &c),
-    ] {
+    for (label, s) in [(A, &a), (B, &bb), (C, &c)] {
         let (verdict, p99) = match s {
             Some(s) if s.p99 <= TARGET_MS => ("PASS", s.p99),
             Some(s) => ("FAIL", s.p99),

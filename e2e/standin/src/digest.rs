@@ -61,7 +61,13 @@ pub fn uuid_v5_url(name: &str) -> String {
     let d = ctx.finish();
     let mut b = [0u8; 16];
     b.copy_from_slice(&d.as_ref()[..16]);
-    b[6] = (b[6] & 0x0f) | 0x50;
+    uuid(b, 5)
+}
+
+/// `b` as an RFC 4122 UUID of `version`: the version and variant bits set, in the 8-4-4-4-12
+/// form.
+pub fn uuid(mut b: [u8; 16], version: u8) -> String {
+    b[6] = (b[6] & 0x0f) | (version << 4);
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex(&b);
     format!(

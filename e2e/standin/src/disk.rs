@@ -444,17 +444,7 @@ fn random_uuid() -> Result<String> {
     ring::rand::SystemRandom::new()
         .fill(&mut b)
         .map_err(|_| anyhow::anyhow!("no randomness"))?;
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = digest::hex(&b);
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    ))
+    Ok(digest::uuid(b, 4))
 }
 
 /// `Raw2Azure`: rename to `<raw>.vhd`, make the whole file a multiple of 1 MiB (the disk is cut

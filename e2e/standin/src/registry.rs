@@ -355,6 +355,19 @@ impl Client {
     }
 
     /// GET with authorization, following redirects (authorization only to the same host).
+    /// Fails unless `resp` (to `GET path`) is a 200.
+    fn expect_ok(&self, path: &str, resp: &http::Response) -> Result<()> {
+        if resp.status != 200 {
+            bail!(
+                "GET {path}: unexpected status {} {} from {}",
+                resp.status,
+                resp.reason,
+                self.registry
+            );
+        }
+        Ok(())
+    }
+
     fn get(&self, path: &str, accept: Option<&str>) -> Result<http::Response> {
         let mut url = Url::parse(&format!("{}{path}", self.base))?;
         let origin = url.authority();
@@ -396,14 +409,7 @@ impl Client {
                 self.repository
             );
         }
-        if resp.status != 200 {
-            bail!(
-                "GET {path}: unexpected status {} {} from {}",
-                resp.status,
-                resp.reason,
-                self.registry
-            );
-        }
+        self.expect_ok(&path, &resp)?;
         let content_type = resp.header("Content-Type").unwrap_or("").to_string();
         let body = resp.bytes(8 << 20)?;
         if let Some(want) = reference.strip_prefix("sha256:") {
@@ -420,14 +426,7 @@ impl Client {
     pub fn blob_to(&self, digest: &str, dst: &Path) -> Result<()> {
         let path = format!("/v2/{}/blobs/{digest}", self.repository);
         let resp = self.get(&path, None)?;
-        if resp.status != 200 {
-            bail!(
-                "GET {path}: unexpected status {} {} from {}",
-                resp.status,
-                resp.reason,
-                self.registry
-            );
-        }
+        self.expect_ok(&path, &resp)?;
         let mut body = resp.body;
         let mut out = File::create(dst).with_context(|| format!("creating {}", dst.display()))?;
         let mut hasher = crate::digest::Sha256::new();
