@@ -308,16 +308,11 @@ pub fn bundle(reference: &str, program: &str) -> Image {
 /// Host programs (at their own paths, with their libraries) on busybox.
 fn on_busybox(programs: &[&str]) -> Result<Vec<Entry>> {
     let mut entries = busybox_entries()?;
-    let mut r = Rootfs::default();
+    let mut r = Rootfs::default().library_links();
     for p in programs {
         r.program(p, Path::new(p))?;
     }
     entries.extend(r.into_entries());
-    // Debian's programs load their libraries through /lib64 and /lib.
-    entries.extend([
-        Entry::symlink("/lib64", "usr/lib64"),
-        Entry::symlink("/lib", "usr/lib"),
-    ]);
     Ok(entries)
 }
 

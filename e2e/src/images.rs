@@ -43,8 +43,10 @@ pub fn nginx_image() -> Result<Image> {
     if !exe.is_file() {
         bail!("/usr/sbin/nginx not found: `apt-get install nginx`");
     }
-    let mut entries = vec![
-        Entry::copy("/usr/sbin/nginx", 0o755, exe),
+    let mut r = Rootfs::default().library_links();
+    r.program("/usr/sbin/nginx", exe)?;
+    let mut entries = r.into_entries();
+    entries.extend([
         Entry::file(
             "/etc/passwd",
             0o644,
@@ -54,10 +56,7 @@ pub fn nginx_image() -> Result<Image> {
         Entry::dir("/tmp", 0o1777),
         // Opened before the command line's `-e stderr` takes effect.
         Entry::dir("/var/log/nginx", 0o755),
-    ];
-    for lib in shared_libraries(exe)? {
-        entries.push(Entry::copy(&lib, 0o755, &lib));
-    }
+    ]);
     let config = Config {
         entrypoint: vec!["nginx".into()],
         env: vec!["PATH=/usr/sbin:/usr/bin:/sbin:/bin".into()],
@@ -124,6 +123,15 @@ impl Rootfs {
         r.add(Entry::dir("/tmp", 0o1777));
         r.add(Entry::dir("/root", 0o700));
         r
+    }
+
+    /// With /lib and /lib64 as links into /usr only, for an image whose /bin is not merged
+    /// (busybox's): the programs' libraries are at their merged-/usr paths.
+    pub fn library_links(mut self) -> Self {
+        for top in ["lib", "lib64"] {
+            self.add(Entry::symlink(&format!("/{top}"), &format!("usr/{top}")));
+        }
+        self
     }
 
     /// Adds (or replaces) one entry.
