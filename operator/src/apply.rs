@@ -1,11 +1,17 @@
-//! Writes children with forced server-side apply under the operator's one field manager, after
-//! checking ownership: an object with the derived name that this artifact does not control (another
-//! owner, or none) is never adopted or overwritten.
+//! Writes children under the operator's one field manager without adopting anything: an object
+//! with the derived name that this artifact does not control (another owner, or none) is never
+//! overwritten. A child the caches do not show is created (POST), which the apiserver refuses
+//! atomically when any object has that name, so the ownership check costs a read only when
+//! something is in the way; a child the caches show as ours is updated with forced server-side
+//! apply.
 
 use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions, PropagationPolicy};
+use kube::api::{
+    Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
 use osartifact_shared::names::FIELD_MANAGER;
 use serde::Serialize;
@@ -35,7 +41,19 @@ fn owner_description<K: Resource>(obj: &K) -> String {
     }
 }
 
-/// Reads a child; `Err(InTheWay)` when it exists but is not ours.
+/// `Err(InTheWay)` when `obj` is not controlled by the artifact `uid`.
+pub fn check_owned<K: Resource<DynamicType = ()>>(obj: &K, uid: &str) -> Result<(), Error> {
+    if controlled_by(obj, uid) {
+        return Ok(());
+    }
+    Err(Error::InTheWay {
+        kind: kind::<K>(),
+        name: obj.meta().name.clone().unwrap_or_default(),
+        owner: owner_description(obj),
+    })
+}
+
+/// Reads a child live; `Err(InTheWay)` when it exists but is not ours.
 pub async fn get_owned<K>(api: &Api<K>, name: &str, uid: &str) -> Result<Option<K>, Error>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
@@ -66,8 +84,10 @@ fn kind<K: Resource<DynamicType = ()>>() -> &'static str {
     }
 }
 
-/// Forced server-side apply of `desired` after the ownership check. Returns the stored object.
-pub async fn apply<K>(api: &Api<K>, desired: &K, uid: &str) -> Result<K, Error>
+/// Creates `desired`, which the caches do not show. When the name is taken, a live read says
+/// by whom: this artifact (an object the watches have not delivered yet), which is then applied
+/// over, or anyone else (`InTheWay`). Returns the stored object.
+pub async fn create<K>(api: &Api<K>, desired: &K, uid: &str) -> Result<K, Error>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -76,7 +96,31 @@ where
         + Debug,
 {
     let name = desired.name_any();
-    get_owned(api, &name, uid).await?;
+    let pp = PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    match api.create(&pp, desired).await {
+        Ok(created) => Ok(created),
+        Err(kube::Error::Api(s)) if s.code == 409 && s.reason == "AlreadyExists" => {
+            get_owned(api, &name, uid).await?;
+            apply(api, desired).await
+        }
+        Err(e) => Err(refused_or_transient(kind::<K>(), &name, e)),
+    }
+}
+
+/// Forced server-side apply of `desired` over a child known to be this artifact's. Returns the
+/// stored object.
+pub async fn apply<K>(api: &Api<K>, desired: &K) -> Result<K, Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + Debug,
+{
+    let name = desired.name_any();
     let pp = PatchParams::apply(FIELD_MANAGER).force();
     api.patch(&name, &pp, &Patch::Apply(desired))
         .await
@@ -96,14 +140,14 @@ pub fn refused_or_transient(kind: &'static str, name: &str, e: kube::Error) -> E
 }
 
 /// Deletes a child, only if it is still the object we saw (UID precondition), with its dependents.
-pub async fn delete<K>(api: &Api<K>, obj: &K) -> Result<(), Error>
+pub async fn delete<K>(api: &Api<K>, meta: &ObjectMeta) -> Result<(), Error>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
-    let name = obj.name_any();
+    let name = meta.name.clone().unwrap_or_default();
     let dp = DeleteParams {
         preconditions: Some(Preconditions {
-            uid: obj.meta().uid.clone(),
+            uid: meta.uid.clone(),
             resource_version: None,
         }),
         propagation_policy: Some(PropagationPolicy::Background),

@@ -1,6 +1,13 @@
 //! The reconciler: from an OSArtifact to the children that build it, following them, and a status a
 //! user can read. The decisions are pure (`plan`, `phase`); this module does the IO.
 //!
+//! Requests: a reconcile reads the artifact and its children from the controller's caches and the
+//! ledger (what this process wrote that the caches may not show yet), so following a build costs
+//! no request at all; it writes only what changed: each child once, each status change once, one
+//! Event per transition. Live reads are left where no cache answers: the user's Secrets, when a
+//! build is about to start (see `caches`), and the error paths (a name taken by someone else, an
+//! immutable PVC field changed).
+//!
 //! Build attempts: a build is for one (generation, retry annotation) pair. The pair is recorded in
 //! the annotations of every child; the ConfigMap, written first, is the record of the current
 //! attempt. A finished attempt (Ready or Error) is left alone, also across restarts; a new
@@ -18,6 +25,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
+use kube::core::PartialObjectMetaExt;
 use kube::{Client, Resource, ResourceExt};
 use osartifact_shared::defaults::defaulted;
 use osartifact_shared::names;
@@ -27,7 +35,9 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::apply;
+use crate::caches::{self, Caches};
 use crate::errors::Error;
+use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::phase::{self, Observed, Outcome};
 use crate::plan::{self, Attempt, Identity};
@@ -49,6 +59,8 @@ pub struct Context {
     pub settings: Settings,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
+    pub caches: Caches,
+    pub ledger: Ledger,
     /// Consecutive transient failures per artifact, for the exponential backoff.
     backoff: Mutex<HashMap<ObjectRef<OSArtifact>, u32>>,
 }
@@ -59,6 +71,7 @@ impl Context {
         settings: Settings,
         metrics: Arc<Metrics>,
         instance: String,
+        caches: Caches,
     ) -> Self {
         let reporter = Reporter {
             controller: names::FIELD_MANAGER.into(),
@@ -69,6 +82,8 @@ impl Context {
             client,
             settings,
             metrics,
+            caches,
+            ledger: Ledger::default(),
             backoff: Mutex::new(HashMap::new()),
         }
     }
@@ -123,10 +138,14 @@ pub async fn reconcile(obj: Arc<OSArtifact>, ctx: Arc<Context>) -> Result<Action
         // Children go with the artifact through their owner references; nothing to clean up.
         return Ok(Action::await_change());
     }
+    if !ctx.caches.synced().await {
+        return Err(Error::NotSynced);
+    }
     let id = Identity::of(&obj).ok_or(Error::MissingMetadata("name, namespace or uid"))?;
     let apis = Apis::new(&ctx.client, &id.namespace);
     let key = ObjectRef::from_obj(obj.as_ref());
-    match step(&obj, &id, &apis, &ctx).await {
+    let status = ctx.ledger.status(&obj);
+    match step(&obj, &status, &id, &apis, &ctx).await {
         Ok(action) => {
             ctx.reset_backoff(&key);
             Ok(action)
@@ -140,7 +159,7 @@ pub async fn reconcile(obj: Arc<OSArtifact>, ctx: Arc<Context>) -> Result<Action
             }
             let out = Outcome::error(e.category(), message, !obj.spec.exporters.is_empty());
             // Writes (and Events) happen only when the message changes, so looking again is quiet.
-            write_status(&obj, &id, &apis, &ctx, &out, &[], &[]).await?;
+            write_status(&obj, &status, &id, &apis, &ctx, &out, &[], &[]).await?;
             Ok(Action::requeue(RECHECK_REQUEUE))
         }
         Err(e) => Err(e),
@@ -154,18 +173,40 @@ pub fn error_policy(obj: Arc<OSArtifact>, err: &Error, ctx: Arc<Context>) -> Act
     Action::requeue(delay)
 }
 
+/// The child `name` as this process knows it (cache, then ledger), checked to be this artifact's.
+fn known_child<K>(
+    ctx: &Context,
+    obj: &OSArtifact,
+    id: &Identity,
+    store: &kube::runtime::reflector::Store<K>,
+    name: &str,
+) -> Result<Option<Arc<K>>, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    let child = ctx
+        .ledger
+        .child(obj, name, caches::get(store, &id.namespace, name));
+    if let Some(c) = &child {
+        apply::check_owned(c.as_ref(), &id.uid)?;
+    }
+    Ok(child)
+}
+
 async fn step(
     obj: &OSArtifact,
+    status: &OSArtifactStatus,
     id: &Identity,
     apis: &Apis,
     ctx: &Context,
 ) -> Result<Action, Error> {
     let attempt = id.attempt();
-    let status = obj.status.clone().unwrap_or_default();
     let has_exporters = !obj.spec.exporters.is_empty();
     let spec = defaulted(&obj.spec);
+    let caches = &ctx.caches;
 
-    let record = apply::get_owned(&apis.config_maps, &names::config_map(&id.name), &id.uid).await?;
+    let cm_name = names::config_map(&id.name);
+    let record = known_child(ctx, obj, id, &caches.config_maps, &cm_name)?;
     let same_attempt =
         record.as_ref().and_then(|c| Attempt::of_child(&c.metadata)) == Some(attempt.clone());
     let previous = status
@@ -178,31 +219,27 @@ async fn step(
         return Ok(Action::requeue(IDLE_REQUEUE));
     }
     let pod_name = names::builder_pod(&id.name);
-    let mut pod = apply::get_owned(&apis.pods, &pod_name, &id.uid).await?;
-    if previous == Some(Phase::Error) && (pod.is_some() || ran_and_failed(&status)) {
+    let mut pod = known_child(ctx, obj, id, &caches.pods, &pod_name)?;
+    if previous == Some(Phase::Error) && (pod.is_some() || ran_and_failed(status)) {
         return Ok(Action::requeue(IDLE_REQUEUE));
     }
     let mut jobs = Vec::new();
     for i in 0..spec.exporters.len() {
-        jobs.push(apply::get_owned(&apis.jobs, &names::exporter_job(&id.name, i), &id.uid).await?);
+        let name = names::exporter_job(&id.name, i);
+        jobs.push(known_child(ctx, obj, id, &caches.jobs, &name)?);
     }
 
     if !same_attempt {
-        if status.phase.is_none() {
-            let out = Outcome::pending(
-                "Pending",
-                "queued: preparing the build".into(),
-                has_exporters,
-            );
-            write_status(obj, id, apis, ctx, &out, &[], &[]).await?;
-        }
         // Children of another attempt go first: pods are immutable and names are fixed.
         let mut waiting = false;
         if let Some(p) = pod.take() {
             if Attempt::of_child(&p.metadata) == Some(attempt.clone()) {
                 pod = Some(p);
             } else {
-                apply::delete(&apis.pods, &p).await?;
+                if p.metadata.deletion_timestamp.is_none() {
+                    apply::delete::<Pod>(&apis.pods, &p.metadata).await?;
+                    ctx.ledger.deleted::<Pod>(obj, &pod_name);
+                }
                 waiting = true;
             }
         }
@@ -210,8 +247,9 @@ async fn step(
             if let Some(j) = slot.take() {
                 if Attempt::of_child(&j.metadata) == Some(attempt.clone()) {
                     *slot = Some(j);
-                } else {
-                    apply::delete(&apis.jobs, &j).await?;
+                } else if j.metadata.deletion_timestamp.is_none() {
+                    apply::delete::<Job>(&apis.jobs, &j.metadata).await?;
+                    ctx.ledger.deleted::<Job>(obj, &j.name_any());
                 }
             }
         }
@@ -221,44 +259,53 @@ async fn step(
                 format!("waiting for the previous build's pod {pod_name} to be deleted"),
                 has_exporters,
             );
-            write_status(obj, id, apis, ctx, &out, &[], &[]).await?;
+            write_status(obj, status, id, apis, ctx, &out, &[], &[]).await?;
             return Ok(Action::requeue(WAIT_REQUEUE));
         }
     }
 
     if pod.is_none() && previous != Some(Phase::Building) && previous != Some(Phase::Exporting) {
-        // Record the attempt first, so a failure below is remembered as this attempt's outcome.
-        let cm = plan::config_map(&spec, id);
-        apply::apply(&apis.config_maps, &cm, &id.uid).await?;
+        if !same_attempt {
+            // Record the attempt first, so a failure below is remembered as this attempt's
+            // outcome. The record of another attempt is replaced, not applied over: it was
+            // created, and keys its spec no longer sets would stay with the creating manager.
+            if let Some(old) = &record {
+                apply::delete::<ConfigMap>(&apis.config_maps, &old.metadata).await?;
+            }
+            let cm = apply::create(&apis.config_maps, &plan::config_map(&spec, id), &id.uid).await?;
+            ctx.ledger
+                .created(obj, Arc::new(cm.metadata.into_response_partial::<ConfigMap>()));
+        }
         let known = lookup_secrets(&apis.secrets, &spec).await?;
         let p = plan::plan(obj, id, &known, &ctx.settings)?;
-        if let Err(e) = apply::apply(&apis.pvcs, &p.pvc, &id.uid).await {
-            if let Some(action) = replace_pvc(&e, obj, id, apis, ctx).await? {
+        if let Err(e) = ensure_pvc(obj, id, apis, ctx, &p.pvc).await {
+            if let Some(action) = replace_pvc(&e, obj, status, id, apis, ctx).await? {
                 return Ok(action);
             }
             return Err(e);
         }
         for s in &p.secrets {
-            apply::apply(&apis.secrets, s, &id.uid).await?;
+            apply::create(&apis.secrets, s, &id.uid).await?;
         }
-        let created = apply::apply(&apis.pods, &p.pod, &id.uid).await?;
-        info!(pod = %pod_name, steps = p.steps.len(), "builder pod applied");
+        let created = Arc::new(apply::create(&apis.pods, &p.pod, &id.uid).await?);
+        info!(pod = %pod_name, steps = p.steps.len(), "builder pod created");
+        ctx.ledger.created(obj, created.clone());
         pod = Some(created);
     }
 
     let outputs = plan::outputs(&spec, &id.name);
-    let steps = pod.as_ref().map(plan::step_names).unwrap_or_default();
-    let observe = |pod: Option<&Pod>, jobs: &[Option<Job>]| {
+    let steps = pod.as_deref().map(plan::step_names).unwrap_or_default();
+    let observe = |pod: Option<&Pod>, jobs: &[Option<Arc<Job>>]| {
         phase::evaluate(&Observed {
             pod,
-            jobs: jobs.iter().map(Option::as_ref).collect(),
+            jobs: jobs.iter().map(Option::as_deref).collect(),
             previous,
             steps: &steps,
             outputs: &outputs,
             namespace: &id.namespace,
         })
     };
-    let mut out = observe(pod.as_ref(), &jobs);
+    let mut out = observe(pod.as_deref(), &jobs);
     let missing = spec
         .exporters
         .iter()
@@ -277,23 +324,54 @@ async fn step(
         // The build succeeded: create the missing exporter Jobs.
         for (i, job) in plan::exporter_jobs(&spec, id).into_iter().enumerate() {
             if jobs.get(i).is_some_and(Option::is_none) {
-                jobs[i] = Some(apply::apply(&apis.jobs, &job, &id.uid).await?);
+                let created = Arc::new(apply::create(&apis.jobs, &job, &id.uid).await?);
+                ctx.ledger.created(obj, created.clone());
+                jobs[i] = Some(created);
             }
         }
-        out = observe(pod.as_ref(), &jobs);
+        out = observe(pod.as_deref(), &jobs);
     }
     // Also after a failed export: the files are in the PVC for the user to fetch or export again.
     let (produced, files) = if out.built() {
-        (outputs.clone(), built_files(obj, pod.as_ref(), &outputs))
+        (
+            outputs.clone(),
+            built_files(status, pod.as_deref(), &outputs),
+        )
     } else {
         (Vec::new(), Vec::new())
     };
-    write_status(obj, id, apis, ctx, &out, &produced, &files).await?;
+    write_status(obj, status, id, apis, ctx, &out, &produced, &files).await?;
     Ok(if out.phase.is_terminal() {
         Action::requeue(IDLE_REQUEUE)
     } else {
         Action::requeue(ACTIVE_REQUEUE)
     })
+}
+
+/// The artifacts PVC for this attempt: created when the caches show none, applied over when it
+/// is another attempt's (a new size, the attempt's annotations), left alone when it is this one's.
+async fn ensure_pvc(
+    obj: &OSArtifact,
+    id: &Identity,
+    apis: &Apis,
+    ctx: &Context,
+    desired: &PersistentVolumeClaim,
+) -> Result<(), Error> {
+    let name = names::artifacts_pvc(&id.name);
+    let written = match known_child(ctx, obj, id, &ctx.caches.pvcs, &name)? {
+        Some(c) if Attempt::of_child(&c.metadata) == Some(id.attempt()) => return Ok(()),
+        Some(_) => apply::apply(&apis.pvcs, desired).await?,
+        None => apply::create(&apis.pvcs, desired, &id.uid).await?,
+    };
+    ctx.ledger.created(
+        obj,
+        Arc::new(
+            written
+                .metadata
+                .into_response_partial::<PersistentVolumeClaim>(),
+        ),
+    );
+    Ok(())
 }
 
 /// True when the Error of this attempt came from the build itself (a failed step or exporter, an
@@ -332,6 +410,7 @@ pub fn artifacts_referencing(
 async fn replace_pvc(
     e: &Error,
     obj: &OSArtifact,
+    status: &OSArtifactStatus,
     id: &Identity,
     apis: &Apis,
     ctx: &Context,
@@ -346,7 +425,8 @@ async fn replace_pvc(
     if Attempt::of_child(&existing.metadata) == Some(id.attempt()) {
         return Ok(None);
     }
-    apply::delete(&apis.pvcs, &existing).await?;
+    apply::delete::<PersistentVolumeClaim>(&apis.pvcs, &existing.metadata).await?;
+    ctx.ledger.deleted::<PersistentVolumeClaim>(obj, &name);
     let out = Outcome::pending(
         "Replacing",
         format!(
@@ -354,7 +434,7 @@ async fn replace_pvc(
         ),
         !obj.spec.exporters.is_empty(),
     );
-    write_status(obj, id, apis, ctx, &out, &[], &[]).await?;
+    write_status(obj, status, id, apis, ctx, &out, &[], &[]).await?;
     Ok(Some(Action::requeue(WAIT_REQUEUE)))
 }
 
@@ -376,14 +456,14 @@ async fn lookup_secrets(
 /// What a succeeded build published, from the builder pod's report; what the status already says
 /// when the pod is gone (its report was recorded while it existed). A report that cannot be used
 /// is logged and leaves the list empty: it never fails the reconcile.
-fn built_files(obj: &OSArtifact, pod: Option<&Pod>, promised: &[String]) -> Vec<ArtifactOutput> {
+fn built_files(
+    status: &OSArtifactStatus,
+    pod: Option<&Pod>,
+    promised: &[String],
+) -> Vec<ArtifactOutput> {
     match phase::built_outputs(pod, promised) {
         Ok(Some(files)) => files,
-        Ok(None) => obj
-            .status
-            .as_ref()
-            .map(|s| s.outputs.clone())
-            .unwrap_or_default(),
+        Ok(None) => status.outputs.clone(),
         Err(why) => {
             warn!(%why, "ignoring the builder pod's report of what was built");
             Vec::new()
@@ -391,10 +471,12 @@ fn built_files(obj: &OSArtifact, pod: Option<&Pod>, promised: &[String]) -> Vec<
     }
 }
 
-/// Writes the status (server-side apply on /status) when it changed, and records an Event for a
-/// transition or a new failure.
+/// Writes the status (server-side apply on /status) when it differs from `old` (the status as this
+/// process last knows it, see `ledger`), and records an Event for a transition or a new failure.
+#[allow(clippy::too_many_arguments)]
 async fn write_status(
     obj: &OSArtifact,
+    old: &OSArtifactStatus,
     id: &Identity,
     apis: &Apis,
     ctx: &Context,
@@ -402,7 +484,6 @@ async fn write_status(
     produced: &[String],
     files: &[ArtifactOutput],
 ) -> Result<(), Error> {
-    let old = obj.status.clone().unwrap_or_default();
     let now = Time(Timestamp::now());
     let same_gen = old.observed_generation == Some(id.generation);
     let start_time = match (&old.start_time, same_gen, old.phase) {
@@ -429,7 +510,7 @@ async fn write_status(
         start_time,
         completion_time,
     };
-    if new == old {
+    if &new == old {
         return Ok(());
     }
     let body = json!({
@@ -438,10 +519,13 @@ async fn write_status(
         "status": new,
     });
     let pp = PatchParams::apply(names::FIELD_MANAGER).force();
-    apis.artifacts
+    let written = apis
+        .artifacts
         .patch_status(&id.name, &pp, &Patch::Apply(&body))
         .await
         .map_err(|e| Error::kube("writing the status", e))?;
+    ctx.ledger
+        .wrote_status(obj, new, written.metadata.resource_version);
     let transition = old.phase != Some(out.phase);
     if transition {
         ctx.metrics.transition(out.phase.as_str());

@@ -36,6 +36,9 @@ pub enum Error {
     },
     #[error("the OSArtifact has no {0} (not stored by the apiserver?)")]
     MissingMetadata(&'static str),
+    /// The watches stopped before every cache was filled (shutdown or lost lease).
+    #[error("the operator's caches are not filled yet")]
+    NotSynced,
 }
 
 impl Error {
@@ -53,11 +56,12 @@ impl Error {
             Error::Refused { .. } => "Refused",
             Error::Kube { .. } => "KubeApi",
             Error::MissingMetadata(_) => "InvalidObject",
+            Error::NotSynced => "NotSynced",
         }
     }
 
     /// True when the user must act; false when a retry may help.
     pub fn is_user_fixable(&self) -> bool {
-        !matches!(self, Error::Kube { .. })
+        !matches!(self, Error::Kube { .. } | Error::NotSynced)
     }
 }

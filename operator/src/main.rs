@@ -3,9 +3,11 @@
 
 mod admin;
 mod apply;
+mod caches;
 mod controller;
 mod errors;
 mod leader;
+mod ledger;
 mod metrics;
 mod phase;
 mod plan;

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::admin::{self, Health};
+use crate::caches;
 use crate::controller::{self, Context};
 use crate::leader::{self, LeaderArgs};
 use crate::metrics::Metrics;
@@ -127,12 +128,6 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
         token.clone(),
     ));
     let instance = identity();
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        args.settings.clone(),
-        metrics.clone(),
-        instance.clone(),
-    ));
 
     let mut code = 0;
     if args.leader_election {
@@ -180,7 +175,7 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
                     }
                 }
             });
-            run_controller(client.clone(), &args, ctx, health.clone(), stop.clone()).await;
+            run_controller(client.clone(), &args, &metrics, &instance, health.clone(), stop.clone()).await;
             stop.cancel();
             let _ = watcher_task.await;
             if lost.is_cancelled() {
@@ -198,7 +193,7 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
             Err(e) => warn!(error = %e, "leader election task failed"),
         }
     } else {
-        run_controller(client.clone(), &args, ctx, health.clone(), token.clone()).await;
+        run_controller(client.clone(), &args, &metrics, &instance, health.clone(), token.clone()).await;
     }
     token.cancel();
     match admin_task.await {
@@ -215,7 +210,8 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
 async fn run_controller(
     client: Client,
     args: &RunArgs,
-    ctx: Arc<Context>,
+    metrics: &Arc<Metrics>,
+    instance: &str,
     health: Arc<Health>,
     stop: CancellationToken,
 ) {
@@ -232,15 +228,42 @@ async fn run_controller(
             None => Api::all(client.clone()),
         }
     }
-    // Only children carrying the artifact UID label are watched; `owns` maps each event to its
-    // controller ownerReference (namespace + UID), never to a label value.
+    // The caches are fresh for each term as leader: a new leader must not trust what it saw
+    // before it led.
+    let (caches, writers) = caches::new();
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        args.settings.clone(),
+        metrics.clone(),
+        instance.to_string(),
+        caches.clone(),
+    ));
+    // Only children carrying the artifact UID label are watched; `owns_stream` maps each event to
+    // its controller ownerReference (namespace + UID), never to a label value. The same watches
+    // fill the caches a reconcile reads.
     let children = watcher::Config::default().labels(names::ARTIFACT_UID_LABEL);
     let ns = &args.watch_namespace;
     let controller = Controller::new(artifacts, watcher::Config::default().any_semantic())
-        .owns(scoped::<Pod>(&client, ns), children.clone())
-        .owns(scoped::<Job>(&client, ns), children.clone())
-        .owns(scoped::<ConfigMap>(&client, ns), children.clone())
-        .owns(scoped::<PersistentVolumeClaim>(&client, ns), children)
+        .owns_stream(caches::children(
+            scoped::<Pod>(&client, ns),
+            children.clone(),
+            writers.pods,
+        ))
+        .owns_stream(caches::children(
+            scoped::<Job>(&client, ns),
+            children.clone(),
+            writers.jobs,
+        ))
+        .owns_stream(caches::children(
+            scoped::<PartialObjectMeta<ConfigMap>>(&client, ns),
+            children.clone(),
+            writers.config_maps,
+        ))
+        .owns_stream(caches::children(
+            scoped::<PartialObjectMeta<PersistentVolumeClaim>>(&client, ns),
+            children,
+            writers.pvcs,
+        ))
         .with_config(ControllerConfig::default().concurrency(args.concurrency))
         .graceful_shutdown_on(stop.cancelled_owned());
     // Referenced Secrets are the user's, not ours, so they carry no label: watch their metadata
@@ -254,20 +277,20 @@ async fn run_controller(
     health.set_ready(false);
     let store = controller.store();
     let h = health.clone();
+    let synced = writers.synced;
     let sync = tokio::spawn(async move {
         // kube's store readiness is a oneshot behind a lock that wakes only its latest waiter,
         // and the controller waits on it too: ask again until it answers.
         loop {
             match tokio::time::timeout(Duration::from_millis(500), store.wait_until_ready()).await {
-                Ok(Ok(())) => {
-                    info!("watches synced; ready");
-                    h.set_ready(true);
-                    return;
-                }
+                Ok(Ok(())) => break,
                 Ok(Err(_)) => return,
                 Err(_) => continue,
             }
         }
+        caches.mark_synced_when_filled(synced).await;
+        info!("watches synced; ready");
+        h.set_ready(true);
     });
     controller
         .run(controller::reconcile, controller::error_policy, ctx)
