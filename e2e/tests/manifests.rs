@@ -575,7 +575,7 @@ fn rbac_is_least_privilege() {
                 "",
             ),
             ("batch", "jobs", "get list watch create patch delete", ""),
-            ("", "configmaps", "get list watch create patch", ""),
+            ("", "configmaps", "get list watch create patch delete", ""),
             ("", "secrets", "get list watch create patch", ""),
             ("events.k8s.io", "events", "create patch", ""),
         ],

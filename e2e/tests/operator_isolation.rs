@@ -38,15 +38,22 @@ fn spec_change_rebuilds_and_retry_annotation_retries() {
     drop(e.webhook());
     drop(e.operator());
     let ns = e.namespace("rebuild");
-    apply_artifact(&ns, "rb", "");
+    apply_artifact(
+        &ns,
+        "rb",
+        r#","grubConfig":"menuentry \"x\" { linux /boot/vmlinuz }\n""#,
+    );
     wait_phase(&ns, "rb", "Building");
     let first = wait_exists(&ns, "pod/rb-build");
     assert_eq!(
         first["metadata"]["annotations"]["build.kairos.io/generation"],
         "1"
     );
+    let cm = wait_exists(&ns, "configmap/rb");
+    assert!(cm["data"]["grub.cfg"].is_string(), "{cm}");
 
-    // A spec change is a new generation: the old pod goes, a new one is built.
+    // A spec change is a new generation: the old pod goes, a new one is built, and the record
+    // of the attempt holds only what the new spec sets (no grub.cfg left over).
     apply_artifact(
         &ns,
         "rb",
@@ -64,6 +71,14 @@ fn spec_change_rebuilds_and_retry_annotation_retries() {
     let a = wait_phase(&ns, "rb", "Building");
     assert_eq!(a["metadata"]["generation"], 2);
     assert_owned(&second, &a);
+    let cm = wait_exists(&ns, "configmap/rb");
+    assert_eq!(
+        cm["metadata"]["annotations"]["build.kairos.io/generation"],
+        "2",
+        "{cm}"
+    );
+    assert!(cm["data"].get("grub.cfg").is_none(), "{cm}");
+    assert_owned(&cm, &a);
 
     // A failed build is final until the retry annotation changes.
     fail_build(&ns, "rb", "iso", 1, "no space left on device");
