@@ -179,6 +179,30 @@ fn judge_build(o: &Observed, has_exporters: bool) -> Result<Option<Outcome>, Out
     let mains = status
         .and_then(|s| s.container_statuses.as_deref())
         .unwrap_or(&[]);
+    // Before the steps: the kubelet kills the running step when the deadline passes, and its
+    // non-zero exit would otherwise read as the step's own failure.
+    if phase == "Failed" && status.and_then(|s| s.reason.as_deref()) == Some(DEADLINE_EXCEEDED) {
+        let all = o.steps.iter().map(String::as_str).chain(["done"]);
+        let (index, name) = all
+            .enumerate()
+            .find(|(_, name)| {
+                !inits
+                    .iter()
+                    .chain(mains.iter())
+                    .any(|s| s.name == *name && terminated_ok(s))
+            })
+            .unwrap_or((o.steps.len(), "done"));
+        let deadline = pod.spec.as_ref().and_then(|s| s.active_deadline_seconds);
+        return Err(fail(
+            DEADLINE_EXCEEDED,
+            format!(
+                "the build ran longer than its deadline{} and was stopped during step {} of {total} ({name}); see {}; raise spec.buildTimeout or find why the step hangs, then set the build.kairos.io/retry annotation to a new value",
+                deadline_text(deadline),
+                index + 1,
+                logs(name)
+            ),
+        ));
+    }
     // With restartPolicy Never a container that exited non-zero is final, even before the pod's
     // phase says Failed. Steps are reported in the order they ran.
     for (i, name) in o
@@ -275,6 +299,21 @@ fn judge_build(o: &Observed, has_exporters: bool) -> Result<Option<Outcome>, Out
     Ok(Some(Outcome::building("Step", message, has_exporters)))
 }
 
+/// The reason Kubernetes gives a pod stopped by its `activeDeadlineSeconds` and a Job's `Failed`
+/// condition when its deadline passed; also the outcome's reason (Event, Ready condition).
+pub const DEADLINE_EXCEEDED: &str = "DeadlineExceeded";
+
+/// ` of 3h (activeDeadlineSeconds 10800)`, or nothing when the deadline is not known.
+fn deadline_text(seconds: Option<i64>) -> String {
+    match seconds.and_then(|s| u64::try_from(s).ok()) {
+        Some(s) => format!(
+            " of {} (activeDeadlineSeconds {s})",
+            osartifact_shared::duration::format_seconds(s)
+        ),
+        None => String::new(),
+    }
+}
+
 /// The report `done` writes as its termination message (see `plan::builder`).
 #[derive(Deserialize)]
 struct Manifest {
@@ -340,6 +379,8 @@ pub enum JobState {
     Running,
     Succeeded,
     Failed(String),
+    /// Stopped by its `activeDeadlineSeconds`.
+    DeadlineExceeded,
 }
 
 pub fn judge_job(job: Option<&Job>) -> JobState {
@@ -353,6 +394,9 @@ pub fn judge_job(job: Option<&Job>) -> JobState {
         .unwrap_or(&[]);
     let is = |t: &str| conds.iter().find(|c| c.type_ == t && c.status == "True");
     if let Some(c) = is("Failed").or_else(|| is("FailureTarget")) {
+        if c.reason.as_deref() == Some(DEADLINE_EXCEEDED) {
+            return JobState::DeadlineExceeded;
+        }
         return JobState::Failed(format!(
             "{}: {}",
             c.reason.as_deref().unwrap_or("Failed"),
@@ -400,6 +444,19 @@ pub fn evaluate(o: &Observed) -> Outcome {
                     "exporter {i} (Job {name}) failed: {why}; see kubectl logs -n {} job/{name}; fix the exporter, then set the build.kairos.io/retry annotation to a new value",
                     o.namespace
                 ));
+            }
+            JobState::DeadlineExceeded => {
+                let deadline = job
+                    .and_then(|j| j.spec.as_ref())
+                    .and_then(|s| s.active_deadline_seconds);
+                let mut out = Outcome::export_failed(format!(
+                    "exporter {i} (Job {name}) ran longer than its deadline{} and was stopped; see kubectl logs -n {} job/{name}; raise spec.buildTimeout (or the exporter's activeDeadlineSeconds) or find why it hangs, then set the build.kairos.io/retry annotation to a new value",
+                    deadline_text(deadline),
+                    o.namespace
+                ));
+                out.reason = DEADLINE_EXCEEDED.into();
+                out.exporting = Some(Cond::new("False", DEADLINE_EXCEEDED));
+                return out;
             }
             JobState::Running | JobState::NotCreated => running.push(name),
         }

@@ -423,3 +423,89 @@ fn a_broken_or_foreign_report_is_an_error_to_log_not_a_list() {
     let p = succeeded_with_report(Some("garbage"));
     assert_eq!(eval(Some(&p), vec![], None).phase, Phase::Ready);
 }
+
+fn with_deadline(mut p: Pod, seconds: i64) -> Pod {
+    p.spec = Some(k8s_openapi::api::core::v1::PodSpec {
+        active_deadline_seconds: Some(seconds),
+        ..Default::default()
+    });
+    let st = p.status.get_or_insert_with(Default::default);
+    st.reason = Some("DeadlineExceeded".into());
+    st.message = Some("Pod was active on the node longer than the specified deadline".into());
+    p
+}
+
+#[test]
+fn a_builder_pod_past_its_deadline_is_an_error_naming_the_step_and_the_deadline() {
+    // The kubelet killed the running step (exit 137): the deadline is the cause, not the step.
+    let p = with_deadline(
+        pod(
+            "Failed",
+            true,
+            vec![done("fetch"), done("unpack"), term("bundle-0", 137, None)],
+        ),
+        5400,
+    );
+    let out = eval(Some(&p), vec![], Some(Phase::Building));
+    assert_eq!(out.phase, Phase::Error);
+    assert_eq!(out.reason, "DeadlineExceeded");
+    assert_eq!(out.building.reason, "DeadlineExceeded");
+    assert!(
+        out.message.starts_with(
+            "the build ran longer than its deadline of 1h30m (activeDeadlineSeconds 5400) and was stopped during step 3 of 6 (bundle-0); see kubectl logs -n ns a-build -c bundle-0;"
+        ),
+        "{}",
+        out.message
+    );
+    assert!(!out.built());
+
+    // Still running when the status was written, or every init step done: the step is named all the same.
+    let p = with_deadline(
+        pod("Failed", true, vec![done("fetch"), running("unpack")]),
+        45,
+    );
+    let out = eval(Some(&p), vec![], Some(Phase::Building));
+    assert!(
+        out.message.contains(
+            "of 45s (activeDeadlineSeconds 45) and was stopped during step 2 of 6 (unpack)"
+        ),
+        "{}",
+        out.message
+    );
+    let all: Vec<_> = steps().iter().map(|s| done(s)).collect();
+    let p = with_deadline(pod("Failed", true, all), 60);
+    let out = eval(Some(&p), vec![], Some(Phase::Building));
+    assert!(
+        out.message.contains("step 6 of 6 (done)"),
+        "{}",
+        out.message
+    );
+}
+
+#[test]
+fn an_exporter_past_its_deadline_fails_the_export_naming_the_deadline() {
+    let p = pod("Succeeded", true, vec![]);
+    for kind in ["Failed", "FailureTarget"] {
+        let mut j = job(&[(kind, "True")]);
+        j.spec = Some(k8s_openapi::api::batch::v1::JobSpec {
+            active_deadline_seconds: Some(10800),
+            ..Default::default()
+        });
+        if let Some(c) = j.status.as_mut().and_then(|s| s.conditions.as_mut()) {
+            c[0].reason = Some("DeadlineExceeded".into());
+        }
+        assert_eq!(judge_job(Some(&j)), JobState::DeadlineExceeded);
+        let out = eval(Some(&p), vec![Some(&j)], Some(Phase::Exporting));
+        assert_eq!(out.phase, Phase::Error);
+        assert_eq!(out.reason, "DeadlineExceeded");
+        assert!(out.built(), "the build itself succeeded");
+        assert_eq!(out.exporting, Some(Cond::new("False", "DeadlineExceeded")));
+        assert!(
+            out.message.starts_with(
+                "exporter 0 (Job a-export-0) ran longer than its deadline of 3h (activeDeadlineSeconds 10800) and was stopped;"
+            ),
+            "{}",
+            out.message
+        );
+    }
+}

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaimSpec, VolumeResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use crate::types::OSArtifactSpec;
+use crate::types::{OSArtifactSpec, VolumeRetention};
 
 pub const DEFAULT_DOCKERFILE_KEY: &str = "Dockerfile";
 pub const DEFAULT_CLOUD_CONFIG_KEY: &str = "userdata";
@@ -41,6 +41,8 @@ pub fn apply_defaults(spec: &mut OSArtifactSpec) {
     requests
         .entry("storage".to_string())
         .or_insert_with(|| Quantity(DEFAULT_STORAGE.to_string()));
+
+    spec.volume_retention.get_or_insert(VolumeRetention::Delete);
 
     for job in &mut spec.exporters {
         // A template without a pod spec is invalid anyway; defaulting does not invent one.
@@ -101,6 +103,7 @@ mod tests {
         assert_eq!(v.resources.unwrap().requests.unwrap()["storage"].0, "10Gi");
         let pod = s.exporters[0].template.spec.clone().unwrap();
         assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+        assert_eq!(s.volume_retention, Some(VolumeRetention::Delete));
     }
 
     #[test]
@@ -122,6 +125,7 @@ mod tests {
             storage_class_name: Some("fast".into()),
             ..Default::default()
         });
+        s.volume_retention = Some(VolumeRetention::Retain);
         let before = s.clone();
         apply_defaults(&mut s);
         assert_eq!(s, before);

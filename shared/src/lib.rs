@@ -5,6 +5,7 @@
 pub mod crd;
 pub mod defaults;
 pub mod dockerfile;
+pub mod duration;
 pub mod manifest;
 pub mod names;
 pub mod secrets;

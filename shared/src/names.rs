@@ -1,7 +1,7 @@
 //! Names and labels of the objects the operator derives from an OSArtifact. Deterministic, so a
 //! restart or a race can never start a second build.
 
-use crate::types::MAX_EXPORTERS;
+use crate::types::{MAX_EXPORTERS, OSArtifactSpec};
 
 /// Label on every child: the artifact's name (also documented as the way to find the PVC).
 pub const ARTIFACT_LABEL: &str = "build.kairos.io/artifact";
@@ -70,6 +70,31 @@ pub fn exporter_job(artifact: &str, index: usize) -> String {
     format!("{artifact}-export-{index}")
 }
 
+/// The base name of each format's output files: `spec.nameOverride`'s, else the artifact's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaseNames {
+    pub iso: String,
+    pub cloud_image: String,
+    pub azure_image: String,
+    pub gce_image: String,
+    pub netboot: String,
+}
+
+pub fn base_names(spec: &OSArtifactSpec, artifact: &str) -> BaseNames {
+    let o = spec.name_override.clone().unwrap_or_default();
+    let pick = |v: Option<String>| {
+        v.filter(|v| !v.is_empty())
+            .unwrap_or_else(|| artifact.into())
+    };
+    BaseNames {
+        iso: pick(o.iso),
+        cloud_image: pick(o.cloud_image),
+        azure_image: pick(o.azure_image),
+        gce_image: pick(o.gce_image),
+        netboot: pick(o.netboot),
+    }
+}
+
 /// The longest artifact name whose derived names all fit: exporter Job names must be valid label
 /// values (Kubernetes labels the Job's pods with it), so `<name>-export-<index>` must fit in 63.
 pub fn max_artifact_name_len(exporters: usize) -> usize {
@@ -98,6 +123,20 @@ mod tests {
         assert_eq!(max_artifact_name_len(0), 63);
         assert_eq!(max_artifact_name_len(1), 63 - "-export-0".len());
         assert_eq!(max_artifact_name_len(11), 63 - "-export-10".len());
+    }
+
+    #[test]
+    fn base_names_take_overrides_per_format() {
+        let mut spec = OSArtifactSpec::default();
+        assert_eq!(base_names(&spec, "a").iso, "a");
+        spec.name_override = Some(crate::types::NameOverride {
+            iso: Some("live".into()),
+            gce_image: Some(String::new()),
+            ..Default::default()
+        });
+        let b = base_names(&spec, "a");
+        assert_eq!((b.iso.as_str(), b.gce_image.as_str()), ("live", "a"));
+        assert_eq!((b.cloud_image.as_str(), b.netboot.as_str()), ("a", "a"));
     }
 
     #[test]

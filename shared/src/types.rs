@@ -201,6 +201,75 @@ pub struct OSArtifactSpec {
     /// Compute resources per output builder container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<OutputResources>,
+
+    /// Longest time the builder pod, and then each exporter Job, may run, e.g. `3h`, `90m`,
+    /// `1h30m` (units h, m, s; at most 720h). Enforced by Kubernetes as their
+    /// `activeDeadlineSeconds`; a build or export that runs longer is stopped and the artifact
+    /// ends in `Error` naming the step that was running. The operator's `--build-timeout` when
+    /// unset; an exporter's own `activeDeadlineSeconds` wins for its Job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
+    pub build_timeout: Option<String>,
+
+    /// What happens to the artifacts PVC when the OSArtifact is deleted: `Delete` (the default)
+    /// deletes it with the artifact; `Retain` keeps it, with its labels and without an owner, so
+    /// the files outlive the artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_retention: Option<VolumeRetention>,
+
+    /// Base names of the output files per format, instead of the artifact's name: e.g. `iso: kairos`
+    /// writes `kairos.iso` and `kairos.iso.sha256`. Each is a DNS label. The image tarball and the
+    /// manifest keep the artifact's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_override: Option<NameOverride>,
+}
+
+// Whether the artifacts PVC goes with the OSArtifact. Not a doc comment: the schema would take it
+// as the field's description in place of the field's own.
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
+pub enum VolumeRetention {
+    /// The PVC is owned by the OSArtifact and deleted with it.
+    #[default]
+    Delete,
+    /// The PVC has no owner and stays when the OSArtifact is deleted.
+    Retain,
+}
+
+impl VolumeRetention {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolumeRetention::Delete => "Delete",
+            VolumeRetention::Retain => "Retain",
+        }
+    }
+}
+
+/// Base names of the output files, per format.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct NameOverride {
+    /// `<iso>.iso` and `<iso>.iso.sha256` (also the ISO a netboot build extracts from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub iso: Option<String>,
+    /// `<cloudImage>.raw`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub cloud_image: Option<String>,
+    /// `<azureImage>-azure.vhd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub azure_image: Option<String>,
+    /// `<gceImage>.gce.raw.tar.gz`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub gce_image: Option<String>,
+    /// `<netboot>.squashfs`, `<netboot>-kernel`, `<netboot>-initrd` and `<netboot>.ipxe`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub netboot: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -248,29 +248,35 @@ pub struct Builder {
     pub outputs: Vec<String>,
 }
 
-/// Files the build writes into the artifacts PVC, in a stable order.
+/// Files the build writes into the artifacts PVC, in a stable order. Each format's files take its
+/// base name (`spec.nameOverride`, else the artifact's name); the tarball keeps the artifact's.
 pub fn outputs(spec: &OSArtifactSpec, name: &str) -> Vec<String> {
+    let b = names::base_names(spec, name);
     let mut out = vec![format!("{name}.tar")];
     if spec.iso || spec.netboot {
-        out.push(format!("{name}.iso"));
-        out.push(format!("{name}.iso.sha256"));
+        out.push(iso_file(&b.iso));
+        out.push(format!("{}.iso.sha256", b.iso));
     }
     if spec.netboot {
-        out.extend(netboot_files(name));
+        out.extend(netboot_files(&b.netboot));
         if netboot_url(spec).is_some() {
-            out.push(format!("{name}.ipxe"));
+            out.push(format!("{}.ipxe", b.netboot));
         }
     }
     if spec.cloud_image {
-        out.push(format!("{name}.raw"));
+        out.push(format!("{}.raw", b.cloud_image));
     }
     if spec.azure_image {
-        out.push(format!("{name}-azure.vhd"));
+        out.push(format!("{}-azure.vhd", b.azure_image));
     }
     if spec.gce_image {
-        out.push(format!("{name}.gce.raw.tar.gz"));
+        out.push(format!("{}.gce.raw.tar.gz", b.gce_image));
     }
     out
+}
+
+fn iso_file(base: &str) -> String {
+    format!("{base}.iso")
 }
 
 /// The JSON manifest of the published files that `done` writes into the PVC next to them.
@@ -278,10 +284,12 @@ pub fn manifest(name: &str) -> String {
     format!("{name}.manifest.json")
 }
 
-/// Every file name a build of this artifact can write, whatever formats the spec selects, and its
-/// manifest: the tarball step removes them all, so a format dropped by a new generation leaves no
-/// stale file and a failed rebuild no stale manifest.
-pub fn all_outputs(name: &str) -> Vec<String> {
+/// Every file name a build of this artifact can write, whatever formats the spec selects, under
+/// the artifact's name and under this spec's name overrides, and its manifest: the tarball step
+/// removes them all, so a format dropped by a new generation leaves no stale file and a failed
+/// rebuild no stale manifest. (Files under an override a previous generation used and this one
+/// dropped are not known any more, and stay.)
+pub fn all_outputs(spec: &OSArtifactSpec, name: &str) -> Vec<String> {
     let every = OSArtifactSpec {
         iso: true,
         netboot: true,
@@ -291,7 +299,16 @@ pub fn all_outputs(name: &str) -> Vec<String> {
         gce_image: true,
         ..Default::default()
     };
+    let overridden = OSArtifactSpec {
+        name_override: spec.name_override.clone(),
+        ..every.clone()
+    };
     let mut all = outputs(&every, name);
+    for f in outputs(&overridden, name) {
+        if !all.contains(&f) {
+            all.push(f);
+        }
+    }
     all.push(manifest(name));
     all
 }
@@ -398,6 +415,8 @@ fn disk_size(spec: &OSArtifactSpec) -> Option<String> {
 struct Ctx<'a> {
     spec: &'a OSArtifactSpec,
     name: &'a str,
+    /// Base names of each format's files.
+    base: names::BaseNames,
     settings: &'a Settings,
     registry_auth: bool,
     config_keys: Vec<String>,
@@ -636,10 +655,12 @@ impl Ctx<'_> {
         Some(c)
     }
 
-    /// A step that runs AuroraBoot in its own scratch directory and publishes its outputs.
+    /// A step that runs AuroraBoot in its own scratch directory and publishes its outputs; `base`
+    /// is the base name of its files (`$NAME`, which names the netboot files in the iPXE script).
     fn auroraboot_step(
         &self,
         name: &str,
+        base: &str,
         args: Vec<String>,
         publish: Vec<(String, String)>,
         mut mounts: Vec<VolumeMount>,
@@ -655,7 +676,7 @@ impl Ctx<'_> {
             .collect::<Vec<_>>()
             .join(" ");
         c.env = Some(vec![
-            env("NAME", self.name),
+            env("NAME", base),
             env("PUBLISH", publish),
             env("TMPDIR", TMP),
         ]);
@@ -668,7 +689,7 @@ impl Ctx<'_> {
     /// Not privileged: AuroraBoot builds an ISO from a directory with rsync, mksquashfs,
     /// mkfs.vfat on a file, mcopy and xorriso, without loop devices or mounts.
     fn iso(&self) -> Container {
-        let n = self.name;
+        let n = self.base.iso.as_str();
         // `build-iso` reads its own --loglevel; the global --debug does not reach it.
         let mut args = strings(&["build-iso", "--loglevel", "debug", "--override-name", n]);
         args.extend(strings(&["--date=false", "--output", WORK]));
@@ -688,7 +709,7 @@ impl Ctx<'_> {
             (format!("{WORK}/{n}.iso"), format!("{n}.iso")),
             (format!("{WORK}/{n}.iso.sha256"), format!("{n}.iso.sha256")),
         ];
-        let c = self.auroraboot_step("iso", args, publish, mounts);
+        let c = self.auroraboot_step("iso", n, args, publish, mounts);
         let r = self.spec.resources.as_ref().and_then(|r| r.iso.as_ref());
         with_resources(c, r)
     }
@@ -696,12 +717,12 @@ impl Ctx<'_> {
     /// Runs after `iso` (init containers are sequential), extracting from the published ISO.
     /// It only reads files from the ISO, so it is not privileged.
     fn netboot(&self) -> Container {
-        let n = self.name;
+        let n = self.base.netboot.as_str();
         // `netboot` has its own --debug flag, which shadows the global one: it goes after the subcommand.
         let args = vec![
             "netboot".to_string(),
             "--debug".to_string(),
-            format!("{ARTIFACTS}/{n}.iso"),
+            format!("{ARTIFACTS}/{}", iso_file(&self.base.iso)),
             WORK.to_string(),
             n.to_string(),
         ];
@@ -709,7 +730,7 @@ impl Ctx<'_> {
             .into_iter()
             .map(|f| (format!("{WORK}/{f}"), f))
             .collect();
-        let mut c = self.auroraboot_step("netboot", args, publish, Vec::new());
+        let mut c = self.auroraboot_step("netboot", n, args, publish, Vec::new());
         if let Some(url) = netboot_url(self.spec) {
             push_env(&mut c, [env("NETBOOT_URL", url)]);
         }
@@ -726,7 +747,7 @@ impl Ctx<'_> {
         name: &str,
         format: &str,
         glob: &str,
-        file: String,
+        (base, file): (&str, String),
         r: Option<&ResourceRequirements>,
     ) -> Container {
         // The top-level action is the one place where the global --debug takes effect.
@@ -753,7 +774,7 @@ impl Ctx<'_> {
         self.cloud_config_mount(&mut mounts);
         let publish = vec![(format!("{WORK}/{glob}"), file)];
         with_resources(
-            privileged(self.auroraboot_step(name, args, publish, mounts)),
+            privileged(self.auroraboot_step(name, base, args, publish, mounts)),
             r,
         )
     }
@@ -856,6 +877,17 @@ impl Ctx<'_> {
     }
 }
 
+/// The build's deadline in seconds: `spec.buildTimeout` (validated before any plan is made), else
+/// the operator's `--build-timeout`.
+pub fn deadline_seconds(spec: &OSArtifactSpec, settings: &Settings) -> i64 {
+    let secs = spec
+        .build_timeout
+        .as_deref()
+        .and_then(|t| osartifact_shared::duration::parse_seconds(t).ok())
+        .unwrap_or(settings.build_timeout);
+    i64::try_from(secs).unwrap_or(i64::MAX)
+}
+
 pub fn pod(
     spec: &OSArtifactSpec,
     id: &Identity,
@@ -868,6 +900,7 @@ pub fn pod(
         settings,
         registry_auth,
         config_keys: configmap::entries(spec).into_keys().collect(),
+        base: names::base_names(spec, &id.name),
     };
     let outputs = outputs(spec, &id.name);
     let mut init: Vec<Container> = spec.importers.clone();
@@ -881,7 +914,7 @@ pub fn pod(
     }
     init.extend(ctx.release_files());
     init.extend(ctx.rootfs_overlay());
-    init.push(ctx.tarball(&all_outputs(&id.name)));
+    init.push(ctx.tarball(&all_outputs(spec, &id.name)));
     if spec.iso || spec.netboot {
         init.extend(ctx.iso_overlay());
         init.push(ctx.iso());
@@ -890,24 +923,26 @@ pub fn pod(
         init.push(ctx.netboot());
     }
     let res = spec.resources.as_ref();
-    let n = &id.name;
+    let b = &ctx.base;
     if spec.cloud_image {
         let r = res.and_then(|r| r.cloud_image.as_ref());
-        init.push(ctx.disk("cloud-image", "disk.raw", "*.raw", format!("{n}.raw"), r));
+        let file = (b.cloud_image.as_str(), format!("{}.raw", b.cloud_image));
+        init.push(ctx.disk("cloud-image", "disk.raw", "*.raw", file, r));
     }
     if spec.azure_image {
         let r = res.and_then(|r| r.azure_image.as_ref());
-        init.push(ctx.disk(
-            "azure-image",
-            "disk.vhd",
-            "*.vhd",
-            format!("{n}-azure.vhd"),
-            r,
-        ));
+        let file = (
+            b.azure_image.as_str(),
+            format!("{}-azure.vhd", b.azure_image),
+        );
+        init.push(ctx.disk("azure-image", "disk.vhd", "*.vhd", file, r));
     }
     if spec.gce_image {
         let r = res.and_then(|r| r.gce_image.as_ref());
-        let file = format!("{n}.gce.raw.tar.gz");
+        let file = (
+            b.gce_image.as_str(),
+            format!("{}.gce.raw.tar.gz", b.gce_image),
+        );
         init.push(ctx.disk("gce-image", "disk.gce", "*.tar.gz", file, r));
     }
 
@@ -948,6 +983,9 @@ pub fn pod(
             affinity: spec.affinity.clone(),
             init_containers: Some(init),
             containers: vec![done],
+            // Kubernetes stops the pod (phase Failed, reason DeadlineExceeded) when the build runs
+            // longer; the phase machine names the step that was running.
+            active_deadline_seconds: Some(deadline_seconds(spec, settings)),
             volumes: Some(ctx.volumes(id)),
             ..Default::default()
         }),

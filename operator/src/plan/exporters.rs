@@ -1,6 +1,7 @@
 //! Exporter Jobs `<name>-export-<i>`: the user's JobSpec with the artifacts PVC added read-only as
 //! volume `artifacts`, `backoffLimit: 0` unless set (a failed upload is reported, not retried six
-//! times), and the artifact's pull secrets when the template sets none.
+//! times), the build's deadline as `activeDeadlineSeconds` unless set (a hung upload ends), and
+//! the artifact's pull secrets when the template sets none.
 
 use std::collections::BTreeMap;
 
@@ -11,13 +12,15 @@ use osartifact_shared::names;
 
 use super::{Identity, child_meta};
 
-pub fn jobs(spec: &OSArtifactSpec, id: &Identity) -> Vec<Job> {
+/// The exporter Jobs, each with `deadline` seconds unless its spec sets its own.
+pub fn jobs(spec: &OSArtifactSpec, id: &Identity, deadline: i64) -> Vec<Job> {
     spec.exporters
         .iter()
         .enumerate()
         .map(|(i, user)| {
             let mut job_spec = user.clone();
             job_spec.backoff_limit.get_or_insert(0);
+            job_spec.active_deadline_seconds.get_or_insert(deadline);
             if let Some(pod) = job_spec.template.spec.as_mut() {
                 pod.volumes.get_or_insert_with(Vec::new).push(Volume {
                     name: "artifacts".into(),

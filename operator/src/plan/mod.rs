@@ -25,9 +25,19 @@ use osartifact_shared::{OSArtifact, OSArtifactSpec};
 
 use crate::settings::Settings;
 
-pub use builder::{outputs, step_names};
+pub use builder::{deadline_seconds, outputs, step_names};
 pub use configmap::config_map;
-pub use exporters::jobs as exporter_jobs;
+
+/// The exporter Jobs, with the operator's default deadline from `settings`.
+pub fn exporter_jobs_with(spec: &OSArtifactSpec, id: &Identity, settings: &Settings) -> Vec<Job> {
+    exporters::jobs(spec, id, deadline_seconds(spec, settings))
+}
+
+/// The exporter Jobs with the built-in default deadline when the spec sets none. Kept for callers
+/// that have no [`Settings`] at hand; [`exporter_jobs_with`] honours `--build-timeout`.
+pub fn exporter_jobs(spec: &OSArtifactSpec, id: &Identity) -> Vec<Job> {
+    exporter_jobs_with(spec, id, &Settings::default())
+}
 
 /// Who the children belong to, and which build attempt they are for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -226,7 +236,7 @@ pub fn plan(
         steps: builder.steps,
         outputs: builder.outputs,
         pod: builder.pod,
-        exporters: exporters::jobs(&spec, id),
+        exporters: exporter_jobs_with(&spec, id, settings),
     })
 }
 
@@ -253,6 +263,34 @@ pub fn owner_reference(id: &Identity) -> OwnerReference {
         controller: Some(true),
         block_owner_deletion: Some(true),
     }
+}
+
+/// Whether a child with this metadata belongs to the artifact with UID `uid`: the one ownership
+/// rule for every read and write of a child. Ours when its controller owner reference is to
+/// `uid`; also, when it has no controller at all, when its artifact-UID label is `uid` (a PVC kept
+/// with `volumeRetention: Retain` carries no owner reference, so the artifact's own PVC is
+/// recognised by the label the operator gave it). An object controlled by anything else, or
+/// without a controller and without our UID label, is never ours: it is neither adopted nor
+/// overwritten. A retained PVC of a deleted artifact carries the old UID, so a re-created artifact
+/// of the same name finds it in the way until it is deleted or relabelled.
+// Called by the controller's reads and applies of children once they are wired to it.
+#[cfg_attr(not(test), allow(dead_code))]
+pub fn is_ours(meta: &ObjectMeta, uid: &str) -> bool {
+    let mut controllers = meta
+        .owner_references
+        .iter()
+        .flatten()
+        .filter(|o| o.controller == Some(true))
+        .peekable();
+    if controllers.peek().is_some() {
+        return controllers.any(|o| o.uid == uid);
+    }
+    !uid.is_empty()
+        && meta
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(names::ARTIFACT_UID_LABEL))
+            .is_some_and(|v| v == uid)
 }
 
 /// The labels every child carries: the artifact's name and UID.

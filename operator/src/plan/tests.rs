@@ -1707,3 +1707,228 @@ mod scripts_run {
         assert!(String::from_utf8_lossy(&listing.stdout).contains("etc/os-release"));
     }
 }
+
+#[test]
+fn name_overrides_name_every_file_of_their_format() {
+    let mut s = base();
+    s.netboot = true;
+    s.netboot_url = Some("http://example.com".into());
+    s.cloud_image = true;
+    s.azure_image = true;
+    s.gce_image = true;
+    s.name_override = Some(osartifact_shared::types::NameOverride {
+        iso: Some("live".into()),
+        cloud_image: Some("disk".into()),
+        azure_image: Some("az".into()),
+        gce_image: Some("gce".into()),
+        netboot: Some("pxe".into()),
+    });
+    let p = build(s.clone(), &[]);
+    assert_eq!(
+        p.outputs,
+        vec![
+            "hello.tar",
+            "live.iso",
+            "live.iso.sha256",
+            "pxe.squashfs",
+            "pxe-kernel",
+            "pxe-initrd",
+            "pxe.ipxe",
+            "disk.raw",
+            "az-azure.vhd",
+            "gce.gce.raw.tar.gz",
+        ]
+    );
+    assert_eq!(outputs(&s, "hello"), p.outputs, "status.artifacts");
+    let iso = init(&p, "iso");
+    let a = args(&iso);
+    assert_eq!(a[pos(&a, "--override-name") + 1], "live");
+    assert_eq!(
+        env(&iso, "PUBLISH").unwrap(),
+        "/work/live.iso=live.iso /work/live.iso.sha256=live.iso.sha256"
+    );
+    let netboot = init(&p, "netboot");
+    assert_eq!(
+        args(&netboot),
+        vec!["netboot", "--debug", "/artifacts/live.iso", "/work", "pxe"]
+    );
+    assert_eq!(
+        env(&netboot, "NAME").unwrap(),
+        "pxe",
+        "the iPXE script's file names"
+    );
+    assert_eq!(
+        env(&init(&p, "cloud-image"), "PUBLISH").unwrap(),
+        "/work/*.raw=disk.raw"
+    );
+    assert_eq!(
+        env(&init(&p, "azure-image"), "PUBLISH").unwrap(),
+        "/work/*.vhd=az-azure.vhd"
+    );
+    assert_eq!(
+        env(&init(&p, "gce-image"), "PUBLISH").unwrap(),
+        "/work/*.tar.gz=gce.gce.raw.tar.gz"
+    );
+    // `done` checks the overridden names; the tarball and the manifest keep the artifact's name.
+    let done = p.pod.spec.as_ref().unwrap().containers[0].clone();
+    assert_eq!(args(&done), p.outputs);
+    assert_eq!(env(&done, "MANIFEST").unwrap(), "hello.manifest.json");
+    // A rebuild removes the files under both the default and the overridden names.
+    let removed = args(&init(&p, "tarball"));
+    for f in [
+        "hello.iso",
+        "live.iso",
+        "pxe.ipxe",
+        "hello.ipxe",
+        "gce.gce.raw.tar.gz",
+    ] {
+        assert!(removed.contains(&f.to_string()), "{f}");
+    }
+}
+
+#[test]
+fn the_deadline_is_the_specs_or_the_operators_on_the_pod_and_each_exporter() {
+    let mut s = base();
+    s.exporters = vec![exporter_job_spec(None), exporter_job_spec(Some(60))];
+    let p = build(s.clone(), &[]);
+    let pod_deadline = p.pod.spec.as_ref().unwrap().active_deadline_seconds;
+    assert_eq!(pod_deadline, Some(3 * 3600), "the operator's default");
+    let job_deadlines: Vec<_> = p
+        .exporters
+        .iter()
+        .map(|j| j.spec.as_ref().unwrap().active_deadline_seconds)
+        .collect();
+    assert_eq!(
+        job_deadlines,
+        vec![Some(3 * 3600), Some(60)],
+        "the exporter's own wins"
+    );
+
+    let a = artifact(s.clone());
+    let id = Identity::of(&a).unwrap();
+    let settings = Settings {
+        build_timeout: 600,
+        ..Settings::default()
+    };
+    let p = plan(&a, &id, &KnownSecrets::new(), &settings).unwrap();
+    assert_eq!(
+        p.pod.spec.as_ref().unwrap().active_deadline_seconds,
+        Some(600)
+    );
+    let jobs = exporter_jobs_with(&s, &id, &settings);
+    assert_eq!(
+        jobs[0].spec.as_ref().unwrap().active_deadline_seconds,
+        Some(600)
+    );
+
+    s.build_timeout = Some("1h30m".into());
+    let a = artifact(s.clone());
+    let p = plan(&a, &id, &KnownSecrets::new(), &settings).unwrap();
+    assert_eq!(
+        p.pod.spec.as_ref().unwrap().active_deadline_seconds,
+        Some(5400)
+    );
+    assert_eq!(
+        p.exporters[0]
+            .spec
+            .as_ref()
+            .unwrap()
+            .active_deadline_seconds,
+        Some(5400)
+    );
+
+    s.build_timeout = Some("forever".into());
+    assert!(matches!(try_plan(s, &[]), Err(PlanError::Invalid(_))));
+}
+
+fn exporter_job_spec(deadline: Option<i64>) -> JobSpec {
+    JobSpec {
+        active_deadline_seconds: deadline,
+        template: PodTemplateSpec {
+            spec: Some(PodSpec {
+                containers: vec![Container {
+                    name: "upload".into(),
+                    image: Some("curlimages/curl:8.10.1".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_retained_pvc_has_no_owner_and_keeps_its_labels() {
+    use osartifact_shared::types::VolumeRetention;
+    let owned = build(base(), &[]).pvc;
+    assert_eq!(
+        owned.metadata.owner_references.as_ref().map(Vec::len),
+        Some(1),
+        "Delete (the default): owned, deleted with the artifact"
+    );
+    let mut s = base();
+    s.volume_retention = Some(VolumeRetention::Retain);
+    let p = build(s, &[]);
+    assert_eq!(p.pvc.metadata.owner_references, None);
+    assert_eq!(p.pvc.metadata.labels, owned.metadata.labels);
+    assert_eq!(
+        p.pvc.metadata.labels.as_ref().unwrap()[osartifact_shared::names::ARTIFACT_UID_LABEL],
+        "uid-1"
+    );
+    // Only the PVC outlives the artifact.
+    assert!(p.pod.metadata.owner_references.is_some());
+    assert!(p.config_map.metadata.owner_references.is_some());
+    // Serialized for server-side apply, the field is absent, so an earlier reference is removed.
+    let body = serde_json::to_value(&p.pvc).unwrap();
+    assert!(body["metadata"].get("ownerReferences").is_none(), "{body}");
+}
+
+#[test]
+fn ownership_is_the_controller_reference_or_for_an_unowned_child_the_uid_label() {
+    use osartifact_shared::types::VolumeRetention;
+    let a = artifact(base());
+    let id = Identity::of(&a).unwrap();
+    let owned = child_meta(&id, "hello-artifacts".into());
+    assert!(is_ours(&owned, "uid-1"));
+    assert!(!is_ours(&owned, "uid-2"), "another artifact's child");
+
+    let mut s = base();
+    s.volume_retention = Some(VolumeRetention::Retain);
+    let retained = build(s, &[]).pvc.metadata;
+    assert!(is_ours(&retained, "uid-1"), "recognised by its UID label");
+    assert!(
+        !is_ours(&retained, "uid-2"),
+        "a re-created artifact of the same name does not adopt the old one's PVC"
+    );
+
+    let mut foreign = retained.clone();
+    foreign.owner_references = Some(vec![OwnerReference {
+        uid: "other".into(),
+        controller: Some(true),
+        ..Default::default()
+    }]);
+    assert!(!is_ours(&foreign, "uid-1"), "controlled by something else");
+
+    let mut non_controller = retained.clone();
+    non_controller.owner_references = Some(vec![OwnerReference {
+        uid: "other".into(),
+        controller: None,
+        ..Default::default()
+    }]);
+    assert!(
+        is_ours(&non_controller, "uid-1"),
+        "a plain owner is no controller"
+    );
+
+    let unlabelled = ObjectMeta {
+        name: Some("hello-artifacts".into()),
+        ..Default::default()
+    };
+    assert!(!is_ours(&unlabelled, "uid-1"), "a user's PVC of that name");
+    assert!(
+        !is_ours(&unlabelled, ""),
+        "no UID matches an unlabelled object"
+    );
+}

@@ -84,6 +84,7 @@ fn check(meta: &ObjectMeta, spec: &OSArtifactSpec, secrets: &KnownSecrets, mode:
     importers(spec, &mut r);
     exporters(spec, &mut r);
     scheduling(spec, &mut r);
+    deadline_and_names(spec, &mut r);
     referenced_contents(spec, secrets, mode, &mut r);
     r
 }
@@ -526,6 +527,36 @@ fn scheduling(spec: &OSArtifactSpec, r: &mut Report) {
                 format!("spec.podLabels[{key}]"),
                 "set by the operator; remove it",
             ));
+        }
+    }
+}
+
+fn deadline_and_names(spec: &OSArtifactSpec, r: &mut Report) {
+    if let Some(t) = &spec.build_timeout
+        && let Err(msg) = crate::duration::parse_seconds(t)
+    {
+        r.error(FieldError::invalid("spec.buildTimeout", t, msg));
+    }
+    let Some(o) = &spec.name_override else {
+        return;
+    };
+    for (key, value, enabled) in [
+        ("iso", &o.iso, spec.iso || spec.netboot),
+        ("cloudImage", &o.cloud_image, spec.cloud_image),
+        ("azureImage", &o.azure_image, spec.azure_image),
+        ("gceImage", &o.gce_image, spec.gce_image),
+        ("netboot", &o.netboot, spec.netboot),
+    ] {
+        let Some(v) = value else { continue };
+        let path = format!("spec.nameOverride.{key}");
+        if let Some(msg) = formats::dns1123_label(v) {
+            r.error(FieldError::invalid(
+                &path,
+                v,
+                format!("{msg}; it is the base name of the output files"),
+            ));
+        } else if !enabled {
+            r.warn(&path, format!("has no effect without {key}: true"));
         }
     }
 }

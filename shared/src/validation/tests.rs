@@ -786,3 +786,65 @@ fn grub_config_without_a_menuentry_is_a_warning() {
     s.grub_config = Some("# menuentry is below\nset menuentry_id_option=x\n".into());
     assert!(has(&warnings(s), "has no menuentry"));
 }
+
+#[test]
+fn build_timeout_is_a_duration() {
+    for ok in ["3h", "90m", "1h30m", "45s"] {
+        let mut s = iso();
+        s.build_timeout = Some(ok.into());
+        assert!(errors(s).is_empty(), "{ok}");
+    }
+    for bad in ["3", "1.5h", "0s", "721h", "1d", ""] {
+        let mut s = iso();
+        s.build_timeout = Some(bad.into());
+        let e = errors(s);
+        assert!(
+            e.len() == 1 && e[0].starts_with("spec.buildTimeout: Invalid value"),
+            "{bad}: {e:?}"
+        );
+    }
+}
+
+#[test]
+fn name_overrides_are_dns_labels_for_selected_formats() {
+    use crate::types::NameOverride;
+    let mut s = iso();
+    s.netboot = true;
+    s.netboot_url = Some("http://example.com".into());
+    s.name_override = Some(NameOverride {
+        iso: Some("kairos-live".into()),
+        netboot: Some("kairos-pxe".into()),
+        ..Default::default()
+    });
+    assert!(errors(s.clone()).is_empty());
+    assert!(warnings(s.clone()).is_empty(), "{:?}", warnings(s));
+
+    let mut s = iso();
+    s.name_override = Some(NameOverride {
+        iso: Some("Kairos.ISO".into()),
+        cloud_image: Some("disk".into()),
+        gce_image: Some(String::new()),
+        azure_image: Some("a".repeat(64)),
+        ..Default::default()
+    });
+    let e = errors(s.clone());
+    assert_eq!(e.len(), 3, "{e:?}");
+    assert!(has(
+        &e,
+        "spec.nameOverride.iso: Invalid value: \"Kairos.ISO\""
+    ));
+    assert!(has(&e, "spec.nameOverride.gceImage: Invalid value"));
+    assert!(has(&e, "spec.nameOverride.azureImage: Invalid value"));
+    assert!(has(&e, "it is the base name of the output files"));
+    assert!(has(
+        &warnings(s),
+        "spec.nameOverride.cloudImage: has no effect without cloudImage: true"
+    ));
+}
+
+#[test]
+fn volume_retention_is_defaulted_not_validated() {
+    let mut s = iso();
+    s.volume_retention = Some(crate::types::VolumeRetention::Retain);
+    assert!(errors(s).is_empty());
+}
