@@ -5,6 +5,7 @@
 //! installed from manifests/ as Pods. See docs/testing.md.
 
 pub mod artifacts;
+pub mod audit;
 pub mod builder_images;
 pub mod controlplane;
 pub mod env;
