@@ -102,6 +102,11 @@ const SHOWN_ONLY: &[(&str, &str, &str)] = &[
     ),
     (
         "docs/operator.md",
+        "ran longer than its deadline",
+        "program output: the status messages of a build and an export stopped by their deadline",
+    ),
+    (
+        "docs/operator.md",
         "kubectl patch job NAME-export-0",
         "placeholders NAME and NS; the operator scenarios run these patches (e2e/src/artifacts.rs)",
     ),

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaimSpec, VolumeResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use crate::types::{OSArtifactSpec, VolumeRetention};
+use crate::types::OSArtifactSpec;
 
 pub const DEFAULT_DOCKERFILE_KEY: &str = "Dockerfile";
 pub const DEFAULT_CLOUD_CONFIG_KEY: &str = "userdata";
@@ -41,8 +41,6 @@ pub fn apply_defaults(spec: &mut OSArtifactSpec) {
     requests
         .entry("storage".to_string())
         .or_insert_with(|| Quantity(DEFAULT_STORAGE.to_string()));
-
-    spec.volume_retention.get_or_insert(VolumeRetention::Delete);
 
     for job in &mut spec.exporters {
         // A template without a pod spec is invalid anyway; defaulting does not invent one.
@@ -103,7 +101,9 @@ mod tests {
         assert_eq!(v.resources.unwrap().requests.unwrap()["storage"].0, "10Gi");
         let pod = s.exporters[0].template.spec.clone().unwrap();
         assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
-        assert_eq!(s.volume_retention, Some(VolumeRetention::Delete));
+        // Unset means Delete; not stored, so objects created before the field do not change
+        // spec (and rebuild) on their next update.
+        assert_eq!(s.volume_retention, None);
     }
 
     #[test]
@@ -125,7 +125,7 @@ mod tests {
             storage_class_name: Some("fast".into()),
             ..Default::default()
         });
-        s.volume_retention = Some(VolumeRetention::Retain);
+        s.volume_retention = Some(crate::types::VolumeRetention::Retain);
         let before = s.clone();
         apply_defaults(&mut s);
         assert_eq!(s, before);

@@ -843,7 +843,7 @@ fn name_overrides_are_dns_labels_for_selected_formats() {
 }
 
 #[test]
-fn volume_retention_is_defaulted_not_validated() {
+fn volume_retention_needs_no_validation_beyond_its_enum() {
     let mut s = iso();
     s.volume_retention = Some(crate::types::VolumeRetention::Retain);
     assert!(errors(s).is_empty());
