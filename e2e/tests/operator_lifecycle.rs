@@ -181,3 +181,148 @@ fn the_leader_reports_ready_once_its_watches_have_synced() {
     let (code, _) = osartifact_e2e::http::get_local(port, "/livez").unwrap();
     assert_eq!(code, 200);
 }
+
+/// An ISO build with one exporter, a name override, a deadline and a retention policy.
+fn deadline_artifact(name: &str, timeout: &str, retention: &str) -> String {
+    format!(
+        r#"apiVersion: build.kairos.io/v1alpha2
+kind: OSArtifact
+metadata:
+  name: {name}
+spec:
+  imageName: quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0
+  iso: true
+  nameOverride:
+    iso: kairos-live
+  buildTimeout: {timeout}
+  volumeRetention: {retention}
+  exporters:
+  - template:
+      spec:
+        restartPolicy: Never
+        containers:
+        - name: upload
+          image: quay.io/curl/curl
+          command: ["sh", "-ec", "sleep 3600"]
+          volumeMounts:
+          - name: artifacts
+            readOnly: true
+            mountPath: /artifacts
+"#
+    )
+}
+
+#[test]
+fn an_exporter_past_its_deadline_is_an_error_and_name_overrides_reach_the_status() {
+    let e = env();
+    drop(e.webhook());
+    drop(e.operator());
+    let ns = e.namespace("deadline");
+    let out = ns.k_stdin(
+        &["apply", "-f", "-"],
+        Some(&deadline_artifact("dl", "8s", "Delete")),
+    );
+    assert!(out.success, "{out}");
+    wait_phase(&ns, "dl", "Building");
+    let pod = wait_exists(&ns, "pod/dl-build");
+    assert_eq!(pod["spec"]["activeDeadlineSeconds"], 8, "{}", pod["spec"]);
+    let done = &pod["spec"]["containers"][0];
+    assert_eq!(done["name"], "done");
+    assert_eq!(
+        done["args"],
+        serde_json::json!(["dl.tar", "kairos-live.iso", "kairos-live.iso.sha256"]),
+        "done checks the overridden names"
+    );
+
+    finish_build(&ns, "dl");
+    let a = wait_phase(&ns, "dl", "Exporting");
+    assert_eq!(
+        a["status"]["artifacts"],
+        serde_json::json!(["dl.tar", "kairos-live.iso", "kairos-live.iso.sha256"]),
+        "{}",
+        a["status"]
+    );
+    let job = wait_exists(&ns, "job/dl-export-0");
+    assert_eq!(job["spec"]["activeDeadlineSeconds"], 8, "{}", job["spec"]);
+    // Nothing finishes the exporter's pod: the job controller fails the Job at its deadline.
+    let a = wait_phase(&ns, "dl", "Error");
+    let msg = a["status"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.starts_with(
+            "exporter 0 (Job dl-export-0) ran longer than its deadline of 8s (activeDeadlineSeconds 8) and was stopped"
+        ),
+        "{msg}"
+    );
+    let ready = a["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(ready["reason"], "DeadlineExceeded", "{}", a["status"]);
+    wait_event(&ns, "dl", "a DeadlineExceeded warning event", |e| {
+        e.starts_with("Warning DeadlineExceeded:") && e.contains("dl-export-0")
+    });
+}
+
+#[test]
+fn a_retained_pvc_outlives_its_artifact_with_its_labels_and_no_owner() {
+    let e = env();
+    drop(e.webhook());
+    drop(e.operator());
+    let ns = e.namespace("retain");
+    for (name, retention) in [("kept", "Retain"), ("gone", "Delete")] {
+        let out = ns.k_stdin(
+            &["apply", "-f", "-"],
+            Some(&deadline_artifact(name, "1h", retention)),
+        );
+        assert!(out.success, "{out}");
+    }
+    let kept = wait_phase(&ns, "kept", "Building");
+    let uid = kept["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let pvc = wait_exists(&ns, "persistentvolumeclaim/kept-artifacts");
+    assert!(
+        pvc["metadata"].get("ownerReferences").is_none(),
+        "{}",
+        pvc["metadata"]
+    );
+    let gone = wait_phase(&ns, "gone", "Building");
+    assert_owned(
+        &wait_exists(&ns, "persistentvolumeclaim/gone-artifacts"),
+        &gone,
+    );
+
+    for name in ["kept", "gone"] {
+        let out = ns.k(&["delete", "osartifact", name, "--wait=true"]);
+        assert!(out.success, "{out}");
+    }
+    // The garbage collector deletes the owned PVC; the retained one stays, labelled.
+    ns.wait_for(
+        &["persistentvolumeclaims"],
+        "only the retained PVC to be left",
+        PHASE_TIMEOUT,
+        |v| {
+            // An owned PVC may wait for pvc-protection with a deletionTimestamp: it is going.
+            let live: Vec<_> = v["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["metadata"].get("deletionTimestamp").is_none())
+                .collect();
+            live.len() == 1 && live[0]["metadata"]["name"] == "kept-artifacts"
+        },
+    );
+    let pvc = ns
+        .get(&["persistentvolumeclaim", "kept-artifacts"])
+        .unwrap();
+    let labels = &pvc["metadata"]["labels"];
+    assert_eq!(labels["build.kairos.io/artifact"], "kept", "{labels}");
+    assert_eq!(
+        labels["build.kairos.io/artifact-uid"],
+        uid.as_str(),
+        "{labels}"
+    );
+    assert!(pvc["metadata"].get("ownerReferences").is_none());
+}
