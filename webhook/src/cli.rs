@@ -40,7 +40,8 @@ pub enum LogFormat {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve /validate and /mutate over TLS (the default).
-    Serve(ServeArgs),
+    // Boxed: the serve flags are much larger than the other subcommands'.
+    Serve(Box<ServeArgs>),
     /// Create and rotate the webhook's CA and serving certificate.
     #[command(subcommand)]
     Certs(CertsCommand),
@@ -86,6 +87,16 @@ pub struct ServeArgs {
     /// themselves (SubjectAccessReview). `--authorization-check=false` switches it off.
     #[arg(long, env = "OSARTIFACT_WEBHOOK_AUTHORIZATION_CHECK", default_value_t = true, action = ArgAction::Set)]
     pub authorization_check: bool,
+
+    /// How long an allowed authorization answer is reused for the same user (the whole
+    /// userInfo) and namespace; denials are never reused. A revoked permission is refused again
+    /// at most this long after the revocation. 0 asks the apiserver on every review.
+    #[arg(long, env = "OSARTIFACT_WEBHOOK_AUTHORIZATION_CACHE_TTL", default_value = "10s", value_parser = parse_duration)]
+    pub authorization_cache_ttl: Duration,
+
+    /// Most users-and-namespaces whose allowed answers are held at once.
+    #[arg(long, env = "OSARTIFACT_WEBHOOK_AUTHORIZATION_CACHE_SIZE", default_value_t = crate::authz_cache::DEFAULT_SIZE)]
+    pub authorization_cache_size: usize,
 
     /// Deadline of each Secret GET and SubjectAccessReview (at most 9s).
     #[arg(long, env = "OSARTIFACT_WEBHOOK_API_TIMEOUT", default_value = "2s", value_parser = parse_api_timeout)]

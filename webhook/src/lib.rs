@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod admission;
 pub mod authz;
+pub mod authz_cache;
 pub mod certs_cmd;
 pub mod check;
 pub mod cli;

@@ -19,7 +19,7 @@ fn init_logging(format: LogFormat) {
 
 fn main() {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve(cli.serve));
+    let command = cli.command.unwrap_or(Command::Serve(Box::new(cli.serve)));
     if let Command::Check(args) = &command {
         std::process::exit(check::run(args));
     }
@@ -34,7 +34,7 @@ fn main() {
     };
     let result = runtime.block_on(async {
         match command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Certs(cmd) => certs_cmd::run(cmd).await,
             Command::Check(_) => Ok(()),
         }

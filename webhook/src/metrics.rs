@@ -82,6 +82,7 @@ pub struct Metrics {
     pub cert_reloads: Counter,
     pub cert_reload_errors: Counter,
     pub cert_not_after: Gauge<i64, AtomicI64>,
+    pub authz_cache: crate::authz_cache::CacheCounters,
 }
 
 impl Default for Metrics {
@@ -129,8 +130,20 @@ impl Metrics {
             "Expiry of the serving certificate in use, as a Unix timestamp",
             cert_not_after.clone(),
         );
+        let authz_cache = crate::authz_cache::CacheCounters::default();
+        registry.register(
+            "authorization_cache_hits",
+            "Reviews whose authorization check was answered from the cache of allowed answers",
+            authz_cache.hits.clone(),
+        );
+        registry.register(
+            "authorization_cache_misses",
+            "Reviews whose authorization check asked the apiserver (SubjectAccessReviews)",
+            authz_cache.misses.clone(),
+        );
         Self {
             registry,
+            authz_cache,
             admissions,
             duration,
             cert_reloads,

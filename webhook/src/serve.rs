@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admission::{AppState, router};
 use crate::authz::{Authorizer, KubeAuthorizer};
+use crate::authz_cache::CachingAuthorizer;
 use crate::cli::ServeArgs;
 use crate::metrics::Metrics;
 use crate::secrets::{KubeSecrets, NoApi, SecretSource};
@@ -74,7 +75,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     let authz: Option<Arc<dyn Authorizer>> = match (&client, args.authorization_check) {
-        (Some(c), true) => Some(Arc::new(KubeAuthorizer::new(c.clone(), args.api_timeout))),
+        (Some(c), true) => {
+            let direct: Arc<dyn Authorizer> =
+                Arc::new(KubeAuthorizer::new(c.clone(), args.api_timeout));
+            if args.authorization_cache_ttl.is_zero() || args.authorization_cache_size == 0 {
+                Some(direct)
+            } else {
+                Some(Arc::new(CachingAuthorizer::new(
+                    direct,
+                    args.authorization_cache_ttl,
+                    args.authorization_cache_size,
+                    metrics.authz_cache.clone(),
+                )))
+            }
+        }
         _ => {
             tracing::warn!("authorization check disabled (--authorization-check=false)");
             None
