@@ -54,7 +54,10 @@ impl Operator {
             // The Lease holder identity; in a Pod this is the Pod name.
             .env("POD_NAME", &self.replica)
             .env("HOSTNAME", &self.replica)
-            .env("RUST_LOG", "info");
+            .env("RUST_LOG", "info")
+            // Tests keep many builds open at once and finish them by hand: no queue, unless a
+            // test asks for one with `--max-concurrent-builds`.
+            .env("OSARTIFACT_MAX_CONCURRENT_BUILDS", "0");
         let mut p = Proc::spawn(&self.replica, cmd, &self.log)?;
         // Any HTTP answer means it is up; a standby replica may report not-ready on purpose.
         p.wait_http(self.admin_port, "/livez", Duration::from_secs(30), |code| {

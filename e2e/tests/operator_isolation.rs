@@ -73,8 +73,7 @@ fn spec_change_rebuilds_and_retry_annotation_retries() {
     assert_owned(&second, &a);
     let cm = wait_exists(&ns, "configmap/rb");
     assert_eq!(
-        cm["metadata"]["annotations"]["build.kairos.io/generation"],
-        "2",
+        cm["metadata"]["annotations"]["build.kairos.io/generation"], "2",
         "{cm}"
     );
     assert!(cm["data"].get("grub.cfg").is_none(), "{cm}");

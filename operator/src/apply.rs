@@ -8,10 +8,10 @@
 use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{
     Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
 use osartifact_shared::names::FIELD_MANAGER;
 use serde::Serialize;
@@ -19,13 +19,10 @@ use serde::de::DeserializeOwned;
 
 use crate::errors::Error;
 
-/// True when `obj` has a controller owner reference to `uid`.
+/// True when `obj` belongs to the artifact `uid` (see `plan::is_ours`: its controller, or, for a
+/// retained PVC, its UID label).
 pub fn controlled_by<K: Resource>(obj: &K, uid: &str) -> bool {
-    obj.meta()
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|o| o.controller == Some(true) && o.uid == uid)
+    crate::plan::is_ours(obj.meta(), uid)
 }
 
 fn owner_description<K: Resource>(obj: &K) -> String {

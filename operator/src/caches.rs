@@ -92,8 +92,7 @@ impl Caches {
             K::DynamicType: Eq + std::hash::Hash + Clone,
         {
             loop {
-                match tokio::time::timeout(Duration::from_millis(500), s.wait_until_ready()).await
-                {
+                match tokio::time::timeout(Duration::from_millis(500), s.wait_until_ready()).await {
                     Ok(r) => return r.is_ok(),
                     Err(_) => continue,
                 }

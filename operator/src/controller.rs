@@ -22,10 +22,10 @@ use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
+use kube::core::PartialObjectMetaExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
-use kube::core::PartialObjectMetaExt;
 use kube::{Client, Resource, ResourceExt};
 use osartifact_shared::defaults::defaulted;
 use osartifact_shared::names;
@@ -41,6 +41,7 @@ use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::phase::{self, Observed, Outcome};
 use crate::plan::{self, Attempt, Identity};
+use crate::queue::{Admission, Queue};
 use crate::settings::Settings;
 
 /// Safety-net requeue while a build runs; the owned-object watches do the real work.
@@ -53,6 +54,9 @@ const WAIT_REQUEUE: Duration = Duration::from_secs(3);
 /// pod) may be fixed outside the artifact: look again now and then. A referenced Secret that
 /// changes triggers a look at once; so does a spec change.
 const RECHECK_REQUEUE: Duration = Duration::from_secs(30);
+/// A queued artifact looks again this often (its place in the queue may have changed); the head
+/// of the queue is also woken when a build finishes.
+const QUEUED_REQUEUE: Duration = Duration::from_secs(30);
 
 pub struct Context {
     pub client: Client,
@@ -61,6 +65,7 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub caches: Caches,
     pub ledger: Ledger,
+    pub queue: Queue,
     /// Consecutive transient failures per artifact, for the exponential backoff.
     backoff: Mutex<HashMap<ObjectRef<OSArtifact>, u32>>,
 }
@@ -72,6 +77,7 @@ impl Context {
         metrics: Arc<Metrics>,
         instance: String,
         caches: Caches,
+        queue: Queue,
     ) -> Self {
         let reporter = Reporter {
             controller: names::FIELD_MANAGER.into(),
@@ -84,6 +90,7 @@ impl Context {
             metrics,
             caches,
             ledger: Ledger::default(),
+            queue,
             backoff: Mutex::new(HashMap::new()),
         }
     }
@@ -265,32 +272,23 @@ async fn step(
     }
 
     if pod.is_none() && previous != Some(Phase::Building) && previous != Some(Phase::Exporting) {
-        if !same_attempt {
-            // Record the attempt first, so a failure below is remembered as this attempt's
-            // outcome. The record of another attempt is replaced, not applied over: it was
-            // created, and keys its spec no longer sets would stay with the creating manager.
-            if let Some(old) = &record {
-                apply::delete::<ConfigMap>(&apis.config_maps, &old.metadata).await?;
-            }
-            let cm = apply::create(&apis.config_maps, &plan::config_map(&spec, id), &id.uid).await?;
-            ctx.ledger
-                .created(obj, Arc::new(cm.metadata.into_response_partial::<ConfigMap>()));
+        if let queued @ Admission::Queued { .. } =
+            ctx.queue.admit(&id.namespace, &id.name, &ctx.metrics)
+        {
+            let message = queued.message().unwrap_or_default();
+            let out = Outcome::pending("Queued", message, has_exporters);
+            write_status(obj, status, id, apis, ctx, &out, &[], &[]).await?;
+            return Ok(Action::requeue(QUEUED_REQUEUE));
         }
-        let known = lookup_secrets(&apis.secrets, &spec).await?;
-        let p = plan::plan(obj, id, &known, &ctx.settings)?;
-        if let Err(e) = ensure_pvc(obj, id, apis, ctx, &p.pvc).await {
-            if let Some(action) = replace_pvc(&e, obj, status, id, apis, ctx).await? {
-                return Ok(action);
-            }
-            return Err(e);
+        let started = start_build(obj, status, id, apis, ctx, same_attempt, record.as_ref()).await;
+        if !matches!(started, Ok(None)) {
+            // A build that did not start holds no slot.
+            ctx.queue.release(&id.namespace, &id.name);
         }
-        for s in &p.secrets {
-            apply::create(&apis.secrets, s, &id.uid).await?;
+        if let Some(action) = started? {
+            return Ok(action);
         }
-        let created = Arc::new(apply::create(&apis.pods, &p.pod, &id.uid).await?);
-        info!(pod = %pod_name, steps = p.steps.len(), "builder pod created");
-        ctx.ledger.created(obj, created.clone());
-        pod = Some(created);
+        pod = known_child(ctx, obj, id, &caches.pods, &pod_name)?;
     }
 
     let outputs = plan::outputs(&spec, &id.name);
@@ -322,7 +320,10 @@ async fn step(
         ));
     } else if out.phase == Phase::Exporting && jobs.iter().any(Option::is_none) {
         // The build succeeded: create the missing exporter Jobs.
-        for (i, job) in plan::exporter_jobs(&spec, id).into_iter().enumerate() {
+        for (i, job) in plan::exporter_jobs(&spec, id, &ctx.settings)
+            .into_iter()
+            .enumerate()
+        {
             if jobs.get(i).is_some_and(Option::is_none) {
                 let created = Arc::new(apply::create(&apis.jobs, &job, &id.uid).await?);
                 ctx.ledger.created(obj, created.clone());
@@ -341,11 +342,57 @@ async fn step(
         (Vec::new(), Vec::new())
     };
     write_status(obj, status, id, apis, ctx, &out, &produced, &files).await?;
+    if status.phase == Some(Phase::Building) && out.phase != Phase::Building {
+        // The build's slot is free: the head of the queue need not wait for its next look.
+        ctx.queue.wake_heads();
+    }
     Ok(if out.phase.is_terminal() {
         Action::requeue(IDLE_REQUEUE)
     } else {
         Action::requeue(ACTIVE_REQUEUE)
     })
+}
+
+/// Records the attempt and creates what the build needs: ConfigMap, PVC, Secrets, builder pod.
+/// `Some(action)` when the build cannot start yet (the old PVC is being replaced).
+async fn start_build(
+    obj: &OSArtifact,
+    status: &OSArtifactStatus,
+    id: &Identity,
+    apis: &Apis,
+    ctx: &Context,
+    same_attempt: bool,
+    record: Option<&Arc<caches::ConfigMapMeta>>,
+) -> Result<Option<Action>, Error> {
+    let spec = defaulted(&obj.spec);
+    if !same_attempt {
+        // Record the attempt first, so a failure below is remembered as this attempt's outcome.
+        // The record of another attempt is replaced, not applied over: it was created, and keys
+        // its spec no longer sets would stay with the creating manager.
+        if let Some(old) = record {
+            apply::delete::<ConfigMap>(&apis.config_maps, &old.metadata).await?;
+        }
+        let cm = apply::create(&apis.config_maps, &plan::config_map(&spec, id), &id.uid).await?;
+        ctx.ledger.created(
+            obj,
+            Arc::new(cm.metadata.into_response_partial::<ConfigMap>()),
+        );
+    }
+    let known = lookup_secrets(&apis.secrets, &spec).await?;
+    let p = plan::plan(obj, id, &known, &ctx.settings)?;
+    if let Err(e) = ensure_pvc(obj, id, apis, ctx, &p.pvc).await {
+        if let Some(action) = replace_pvc(&e, obj, status, id, apis, ctx).await? {
+            return Ok(Some(action));
+        }
+        return Err(e);
+    }
+    for s in &p.secrets {
+        apply::create(&apis.secrets, s, &id.uid).await?;
+    }
+    let created = Arc::new(apply::create(&apis.pods, &p.pod, &id.uid).await?);
+    info!(pod = %p.pod.name_any(), steps = p.steps.len(), "builder pod created");
+    ctx.ledger.created(obj, created);
+    Ok(None)
 }
 
 /// The artifacts PVC for this attempt: created when the caches show none, applied over when it
@@ -382,6 +429,7 @@ fn ran_and_failed(status: &OSArtifactStatus) -> bool {
         "BuilderPodEvicted",
         "BuilderPodDeleted",
         "ExportFailed",
+        "DeadlineExceeded",
     ];
     status
         .conditions

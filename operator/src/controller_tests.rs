@@ -49,12 +49,15 @@ fn context_with(children: &[Value]) -> (Arc<Context>, Handle) {
     w.synced.send(true).unwrap();
     // The receivers read the last value after the sender is gone; keep it anyway, as `run` does.
     std::mem::forget(w.synced);
+    let (artifacts, _) = kube::runtime::reflector::store();
+    let queue = Queue::new(0, artifacts, caches.pods.clone(), None);
     let ctx = Context::new(
         client,
         Settings::default(),
         Arc::new(Metrics::default()),
         "test".into(),
         caches,
+        queue,
     );
     (Arc::new(ctx), handle)
 }

@@ -112,7 +112,12 @@ impl Ledger {
 
     /// Records a status written on top of `obj` (the copy the decision was made from), and the
     /// resourceVersion the write returned.
-    pub fn wrote_status(&self, obj: &OSArtifact, status: OSArtifactStatus, written: Option<String>) {
+    pub fn wrote_status(
+        &self,
+        obj: &OSArtifact,
+        status: OSArtifactStatus,
+        written: Option<String>,
+    ) {
         let based_on = obj.metadata.resource_version.clone();
         self.record(obj, |e| {
             let mut superseded = e
@@ -151,7 +156,8 @@ impl Ledger {
     /// Forgets a child this process deleted.
     pub fn deleted<K: Resource<DynamicType = ()>>(&self, owner: &OSArtifact, name: &str) {
         self.with_entry(owner, |e| {
-            e.created.remove(&(K::kind(&()).into_owned(), name.to_string()))
+            e.created
+                .remove(&(K::kind(&()).into_owned(), name.to_string()))
         });
     }
 
@@ -180,7 +186,10 @@ impl Ledger {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.entries.lock().map(|e| e.by_artifact.len()).unwrap_or(0)
+        self.entries
+            .lock()
+            .map(|e| e.by_artifact.len())
+            .unwrap_or(0)
     }
 }
 
@@ -300,13 +309,22 @@ mod tests {
         let a = artifact("u", "1", None);
         l.created(&a, Arc::new(pod("p1")));
         let before = l.child::<Pod>(&a, "a-build", None);
-        assert_eq!(before.and_then(|p| p.metadata.uid.clone()).as_deref(), Some("p1"));
+        assert_eq!(
+            before.and_then(|p| p.metadata.uid.clone()).as_deref(),
+            Some("p1")
+        );
         // The cache still shows an older pod of that name: the created one wins.
         let older = l.child(&a, "a-build", Some(Arc::new(pod("p0"))));
-        assert_eq!(older.and_then(|p| p.metadata.uid.clone()).as_deref(), Some("p1"));
+        assert_eq!(
+            older.and_then(|p| p.metadata.uid.clone()).as_deref(),
+            Some("p1")
+        );
         // Seen: from now on the cache is the only source, so a later deletion shows.
         let seen = l.child(&a, "a-build", Some(Arc::new(pod("p1"))));
-        assert_eq!(seen.and_then(|p| p.metadata.uid.clone()).as_deref(), Some("p1"));
+        assert_eq!(
+            seen.and_then(|p| p.metadata.uid.clone()).as_deref(),
+            Some("p1")
+        );
         assert!(l.child::<Pod>(&a, "a-build", None).is_none());
     }
 

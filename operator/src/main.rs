@@ -12,6 +12,7 @@ mod metrics;
 mod phase;
 mod plan;
 mod preview;
+mod queue;
 mod render;
 mod run;
 mod settings;

@@ -7,6 +7,7 @@ use std::time::Instant;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -26,6 +27,8 @@ pub struct Metrics {
     failures: Family<CategoryLabels, Counter>,
     transitions: Family<PhaseLabels, Counter>,
     duration: Histogram,
+    builds_running: Gauge,
+    builds_queued: Gauge,
 }
 
 impl Default for Metrics {
@@ -35,6 +38,18 @@ impl Default for Metrics {
         let failures = Family::<CategoryLabels, Counter>::default();
         let transitions = Family::<PhaseLabels, Counter>::default();
         let duration = Histogram::new(exponential_buckets(0.005, 2.0, 12));
+        let builds_running = Gauge::default();
+        let builds_queued = Gauge::default();
+        registry.register(
+            "builds_running",
+            "Builder pods holding a build slot, as last counted by the build queue",
+            builds_running.clone(),
+        );
+        registry.register(
+            "builds_queued",
+            "Artifacts waiting for a build slot, as last counted by the build queue",
+            builds_queued.clone(),
+        );
         registry.register(
             "reconciliations",
             "Reconciliations started",
@@ -61,6 +76,8 @@ impl Default for Metrics {
             failures,
             transitions,
             duration,
+            builds_running,
+            builds_queued,
         }
     }
 }
@@ -96,6 +113,13 @@ impl Metrics {
                 phase: phase.into(),
             })
             .inc();
+    }
+
+    pub fn set_builds(&self, running: usize, queued: usize) {
+        self.builds_running
+            .set(i64::try_from(running).unwrap_or(i64::MAX));
+        self.builds_queued
+            .set(i64::try_from(queued).unwrap_or(i64::MAX));
     }
 
     pub fn reconcile_timer(&self) -> Timer<'_> {

@@ -24,6 +24,7 @@ use crate::caches;
 use crate::controller::{self, Context};
 use crate::leader::{self, LeaderArgs};
 use crate::metrics::Metrics;
+use crate::queue::Queue;
 use crate::settings::Settings;
 use crate::telemetry::{self, LogFormat};
 
@@ -59,6 +60,10 @@ pub struct RunArgs {
     /// Artifacts reconciled at the same time.
     #[arg(long, env = "OSARTIFACT_CONCURRENCY", default_value_t = 32)]
     pub concurrency: u16,
+    /// Builder pods running at once, cluster-wide; the artifacts beyond wait in `Pending` with
+    /// their place in the queue (0: no limit).
+    #[arg(long, env = "OSARTIFACT_MAX_CONCURRENT_BUILDS", default_value_t = 4)]
+    pub max_concurrent_builds: usize,
     #[command(flatten)]
     pub settings: Settings,
 }
@@ -175,7 +180,15 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
                     }
                 }
             });
-            run_controller(client.clone(), &args, &metrics, &instance, health.clone(), stop.clone()).await;
+            run_controller(
+                client.clone(),
+                &args,
+                &metrics,
+                &instance,
+                health.clone(),
+                stop.clone(),
+            )
+            .await;
             stop.cancel();
             let _ = watcher_task.await;
             if lost.is_cancelled() {
@@ -193,7 +206,15 @@ async fn run(args: RunArgs) -> anyhow::Result<i32> {
             Err(e) => warn!(error = %e, "leader election task failed"),
         }
     } else {
-        run_controller(client.clone(), &args, &metrics, &instance, health.clone(), token.clone()).await;
+        run_controller(
+            client.clone(),
+            &args,
+            &metrics,
+            &instance,
+            health.clone(),
+            token.clone(),
+        )
+        .await;
     }
     token.cancel();
     match admin_task.await {
@@ -231,18 +252,18 @@ async fn run_controller(
     // The caches are fresh for each term as leader: a new leader must not trust what it saw
     // before it led.
     let (caches, writers) = caches::new();
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        args.settings.clone(),
-        metrics.clone(),
-        instance.to_string(),
-        caches.clone(),
-    ));
     // Only children carrying the artifact UID label are watched; `owns_stream` maps each event to
     // its controller ownerReference (namespace + UID), never to a label value. The same watches
     // fill the caches a reconcile reads.
     let children = watcher::Config::default().labels(names::ARTIFACT_UID_LABEL);
     let ns = &args.watch_namespace;
+    // The build queue wakes the artifacts at its head when a build finishes.
+    let (wake_tx, wake_rx) = tokio::sync::mpsc::unbounded_channel();
+    let woken =
+        futures::stream::unfold(
+            wake_rx,
+            |mut rx| async move { rx.recv().await.map(|r| (r, rx)) },
+        );
     let controller = Controller::new(artifacts, watcher::Config::default().any_semantic())
         .owns_stream(caches::children(
             scoped::<Pod>(&client, ns),
@@ -264,8 +285,23 @@ async fn run_controller(
             children,
             writers.pvcs,
         ))
+        .reconcile_on(woken)
         .with_config(ControllerConfig::default().concurrency(args.concurrency))
         .graceful_shutdown_on(stop.cancelled_owned());
+    let queue = Queue::new(
+        args.max_concurrent_builds,
+        controller.store(),
+        caches.pods.clone(),
+        Some(wake_tx),
+    );
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        args.settings.clone(),
+        metrics.clone(),
+        instance.to_string(),
+        caches.clone(),
+        queue,
+    ));
     // Referenced Secrets are the user's, not ours, so they carry no label: watch their metadata
     // only (never their data) and map each change to the artifacts that name the Secret.
     let artifact_store = controller.store();

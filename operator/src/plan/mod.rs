@@ -28,15 +28,9 @@ use crate::settings::Settings;
 pub use builder::{deadline_seconds, outputs, step_names};
 pub use configmap::config_map;
 
-/// The exporter Jobs, with the operator's default deadline from `settings`.
-pub fn exporter_jobs_with(spec: &OSArtifactSpec, id: &Identity, settings: &Settings) -> Vec<Job> {
+/// The exporter Jobs, with the spec's deadline, else the operator's (`--build-timeout`).
+pub fn exporter_jobs(spec: &OSArtifactSpec, id: &Identity, settings: &Settings) -> Vec<Job> {
     exporters::jobs(spec, id, deadline_seconds(spec, settings))
-}
-
-/// The exporter Jobs with the built-in default deadline when the spec sets none. Kept for callers
-/// that have no [`Settings`] at hand; [`exporter_jobs_with`] honours `--build-timeout`.
-pub fn exporter_jobs(spec: &OSArtifactSpec, id: &Identity) -> Vec<Job> {
-    exporter_jobs_with(spec, id, &Settings::default())
 }
 
 /// Who the children belong to, and which build attempt they are for.
@@ -236,7 +230,7 @@ pub fn plan(
         steps: builder.steps,
         outputs: builder.outputs,
         pod: builder.pod,
-        exporters: exporter_jobs_with(&spec, id, settings),
+        exporters: exporter_jobs(&spec, id, settings),
     })
 }
 
@@ -273,8 +267,6 @@ pub fn owner_reference(id: &Identity) -> OwnerReference {
 /// without a controller and without our UID label, is never ours: it is neither adopted nor
 /// overwritten. A retained PVC of a deleted artifact carries the old UID, so a re-created artifact
 /// of the same name finds it in the way until it is deleted or relabelled.
-// Called by the controller's reads and applies of children once they are wired to it.
-#[cfg_attr(not(test), allow(dead_code))]
 pub fn is_ours(meta: &ObjectMeta, uid: &str) -> bool {
     let mut controllers = meta
         .owner_references

@@ -1815,7 +1815,7 @@ fn the_deadline_is_the_specs_or_the_operators_on_the_pod_and_each_exporter() {
         p.pod.spec.as_ref().unwrap().active_deadline_seconds,
         Some(600)
     );
-    let jobs = exporter_jobs_with(&s, &id, &settings);
+    let jobs = exporter_jobs(&s, &id, &settings);
     assert_eq!(
         jobs[0].spec.as_ref().unwrap().active_deadline_seconds,
         Some(600)
