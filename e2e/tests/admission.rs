@@ -305,6 +305,92 @@ fn user_who_cannot_create_pods_is_refused() {
 }
 
 #[test]
+fn revoked_permission_is_refused_within_the_cache_ttl() {
+    use std::time::{Duration, Instant};
+    // The webhook's --authorization-cache-ttl default, the documented bound; the slack is the
+    // apiserver's own RBAC propagation and the polling interval.
+    const TTL: Duration = Duration::from_secs(10);
+    const SLACK: Duration = Duration::from_secs(2);
+    let e = env();
+    let hits = |e: &osartifact_e2e::Env| -> f64 {
+        let g = e.webhook();
+        let text = g.as_ref().unwrap().metrics().unwrap();
+        text.lines()
+            .find(|l| l.starts_with("osartifact_webhook_authorization_cache_hits_total "))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0.0)
+    };
+    drop(e.webhook());
+    let ns = e.namespace("revoke");
+    // carol keeps her OSArtifact rights; Pods and Jobs come from a second binding, revoked below.
+    let carol = e.cp.identity("carol", "carol", &["e2e-users"]).unwrap();
+    let roles = r#"{"apiVersion":"v1","kind":"List","items":[
+        {"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"artifacts-only"},
+         "rules":[{"apiGroups":["build.kairos.io"],"resources":["osartifacts"],"verbs":["*"]},
+                  {"apiGroups":[""],"resources":["secrets"],"verbs":["*"]}]},
+        {"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"pods-and-jobs"},
+         "rules":[{"apiGroups":[""],"resources":["pods"],"verbs":["create"]},
+                  {"apiGroups":["batch"],"resources":["jobs"],"verbs":["create"]}]}]}"#;
+    assert!(ns.k_stdin(&["apply", "-f", "-"], Some(roles)).success);
+    for (binding, role) in [
+        ("carol-artifacts", "artifacts-only"),
+        ("carol-pods", "pods-and-jobs"),
+    ] {
+        let out = ns.k(&[
+            "create",
+            "rolebinding",
+            binding,
+            &format!("--role={role}"),
+            "--user=carol",
+        ]);
+        assert!(out.success, "{out}");
+    }
+    let iso = paths::workspace()
+        .join("examples/iso.yaml")
+        .display()
+        .to_string();
+    let apply = || {
+        ns.k_with(
+            &e.k_as(&carol),
+            &["apply", "--dry-run=server", "-f", &iso],
+            None,
+        )
+    };
+    osartifact_e2e::wait::poll("carol's first apply", Duration::from_secs(30), |last| {
+        let o = apply();
+        *last = o.to_string();
+        Ok(o.success.then_some(()))
+    })
+    .unwrap();
+    // Answered from the cache now.
+    let before = hits(e);
+    for _ in 0..3 {
+        let out = apply();
+        assert!(out.success, "{out}");
+    }
+    assert!(hits(e) >= before + 3.0, "no cache hits");
+
+    let out = ns.k(&["delete", "rolebinding", "carol-pods"]);
+    assert!(out.success, "{out}");
+    let revoked = Instant::now();
+    let out = loop {
+        let o = apply();
+        if !o.success || revoked.elapsed() > TTL + SLACK {
+            break o;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let took = revoked.elapsed();
+    eprintln!("[e2e] revoked permission refused again after {took:?} (cache TTL {TTL:?})");
+    assert!(
+        !out.success,
+        "still admitted {took:?} after the revocation:\n{out}"
+    );
+    assert!(out.stderr.contains(r#"user "carol" may not"#), "{out}");
+    assert!(took <= TTL + SLACK, "{took:?}");
+}
+
+#[test]
 fn apiserver_reports_webhook_latency() {
     let e = env();
     drop(e.webhook());

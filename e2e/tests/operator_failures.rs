@@ -40,7 +40,7 @@ fn missing_secret_then_fixed() {
     // Admission only warns: the Secret may be applied later.
     assert!(
         out.stderr
-            .contains(r#"Warning: spec.baseImageDockerfile: Secret "not-yet" not found"#),
+            .contains(r#"Warning: spec.baseImageDockerfile.name: Secret "not-yet" not found"#),
         "{out}"
     );
     let a = wait_phase(&ns, "nosecret", "Error");

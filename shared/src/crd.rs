@@ -37,9 +37,45 @@ pub fn crd() -> CustomResourceDefinition {
             .and_then(|s| s.open_api_v3_schema.as_mut())
         {
             strip_embedded_descriptions(schema);
+            item_rules(schema);
         }
     }
     crd
+}
+
+/// CEL rules on list items, where the derive cannot put them: a rule there reports the item's
+/// own field (`spec.volumes[1].name`), as the webhook does, rather than the whole list.
+fn item_rules(root: &mut JSONSchemaProps) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+        JSONSchemaPropsOrArray, ValidationRule,
+    };
+    let reserved: Vec<String> = crate::names::RESERVED_VOLUMES
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect();
+    let rule = ValidationRule {
+        rule: format!("!(self.name in [{}])", reserved.join(", ")),
+        // The webhook's text: `spec.volumes[0].name: Invalid value: "artifacts": reserved …`.
+        message_expression: Some(format!(
+            "'\"' + self.name + '\": reserved for the builder\\'s own volumes ({}); choose another name'",
+            crate::names::RESERVED_VOLUMES.join(", ")
+        )),
+        field_path: Some(".name".into()),
+        reason: Some("FieldValueInvalid".into()),
+        ..Default::default()
+    };
+    let items = root
+        .properties
+        .as_mut()
+        .and_then(|p| p.get_mut("spec"))
+        .and_then(|s| s.properties.as_mut())
+        .and_then(|p| p.get_mut("volumes"))
+        .and_then(|v| v.items.as_mut());
+    if let Some(JSONSchemaPropsOrArray::Schema(item)) = items {
+        item.x_kubernetes_validations
+            .get_or_insert_with(Vec::new)
+            .push(rule);
+    }
 }
 
 /// The CRD as committed in `manifests/crd/`.

@@ -119,6 +119,22 @@ pub fn parse_documents(source_name: &str, text: &str) -> Result<Vec<Document>, M
         .collect())
 }
 
+/// The invalid twin of an example OSArtifact (as JSON), used by the webhook benchmark and the
+/// end-to-end suite: both image sources (the image reference itself invalid), and two volumes
+/// named `artifacts`, a reserved name, so also a duplicate. Some of these faults the CRD's CEL
+/// rules catch, some only the webhook.
+pub fn invalid_twin(artifact: &Value) -> Value {
+    let mut bad = artifact.clone();
+    bad["spec"]["imageName"] =
+        serde_json::json!("quay.io/kairos/opensuse:leap-15.6-core-amd64-generic-v3.6.0@flavor");
+    bad["spec"]["baseImageDockerfile"] = serde_json::json!({"name": "dockerfile"});
+    bad["spec"]["volumes"] = serde_json::json!([
+        {"name": "artifacts", "emptyDir": {}},
+        {"name": "artifacts", "emptyDir": {}}
+    ]);
+    bad
+}
+
 /// Decodes an OSArtifact, naming the field of a type error (`spec.iso: invalid type: …`).
 pub fn decode_artifact(doc: &Document) -> Result<OSArtifact, String> {
     let v = doc.value.clone();

@@ -56,18 +56,27 @@ pub const MAX_PULL_SECRETS: usize = 16;
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = kube::core::Rule::new("has(self.imageName) != has(self.baseImageDockerfile)")
-        .message("exactly one of spec.imageName and spec.baseImageDockerfile must be set")
+    // Each rule reports the field path, reason and text of the webhook's rule for the same fault
+    // (shared/src/validation): the apiserver runs these before it calls the webhook, so where one
+    // fires it is all the user sees. A CRD rule cannot give the reason FieldValueNotFound (only
+    // Invalid, Forbidden, Required and Duplicate), so a binding to a missing volume reads
+    // `Invalid value: "x": …` here where the webhook says `Not found: "x": …`.
+    validation = kube::core::Rule::new("has(self.imageName) || has(self.baseImageDockerfile)")
+        .message("set exactly one of spec.imageName (a pre-built image) and spec.baseImageDockerfile (a Dockerfile in a Secret)")
         .reason(kube::core::Reason::FieldValueRequired)
         .field_path(".imageName"),
+    validation = kube::core::Rule::new("!has(self.imageName) || !has(self.baseImageDockerfile)")
+        .message("may not be set together with spec.imageName: set exactly one of spec.imageName (a pre-built image) and spec.baseImageDockerfile (a Dockerfile in a Secret)")
+        .reason(kube::core::Reason::FieldValueForbidden)
+        .field_path(".baseImageDockerfile"),
     validation = kube::core::Rule::new("!has(self.volumeBindings) || !has(self.volumeBindings.buildContext) || (has(self.volumes) && self.volumes.exists(v, v.name == self.volumeBindings.buildContext))")
-        .message("volumeBindings.buildContext must name a volume in spec.volumes")
+        .message(kube::core::Message::Expression("'\"' + self.volumeBindings.buildContext + '\": no volume of that name in spec.volumes'".into()))
         .field_path(".volumeBindings.buildContext"),
     validation = kube::core::Rule::new("!has(self.volumeBindings) || !has(self.volumeBindings.overlayISO) || (has(self.volumes) && self.volumes.exists(v, v.name == self.volumeBindings.overlayISO))")
-        .message("volumeBindings.overlayISO must name a volume in spec.volumes")
+        .message(kube::core::Message::Expression("'\"' + self.volumeBindings.overlayISO + '\": no volume of that name in spec.volumes'".into()))
         .field_path(".volumeBindings.overlayISO"),
     validation = kube::core::Rule::new("!has(self.volumeBindings) || !has(self.volumeBindings.overlayRootfs) || (has(self.volumes) && self.volumes.exists(v, v.name == self.volumeBindings.overlayRootfs))")
-        .message("volumeBindings.overlayRootfs must name a volume in spec.volumes")
+        .message(kube::core::Message::Expression("'\"' + self.volumeBindings.overlayRootfs + '\": no volume of that name in spec.volumes'".into()))
         .field_path(".volumeBindings.overlayRootfs"),
 )]
 pub struct OSArtifactSpec {
@@ -164,8 +173,8 @@ pub struct OSArtifactSpec {
     /// Extra volumes for importers and volume bindings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]
-    #[x_kube(validation = kube::core::Rule::new("self.all(v, !(v.name in ['artifacts', 'rootfs', 'config', 'dockerfile', 'cloudconfig']))")
-        .message("volume names artifacts, rootfs, config, dockerfile and cloudconfig are reserved for the builder"))]
+    // Reserved names are refused per item (`spec.volumes[i].name`) by a rule crd.rs adds to the
+    // item schema, which the derive cannot reach.
     pub volumes: Vec<Volume>,
 
     /// Init containers that run first, in order, before the build.

@@ -121,7 +121,7 @@ mod tests {
             out.contains("in.yaml: OSArtifact ns/a: spec.isoo: unknown field"),
             "{out}"
         );
-        assert!(out.contains("warning: in.yaml: OSArtifact ns/a: spec.baseImageDockerfile: Secret \"missing\" not found"), "{out}");
+        assert!(out.contains("warning: in.yaml: OSArtifact ns/a: spec.baseImageDockerfile.name: Secret \"missing\" not found"), "{out}");
     }
 
     #[test]

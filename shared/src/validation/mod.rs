@@ -321,10 +321,10 @@ fn volumes(spec: &OSArtifactSpec, r: &mut Report) {
     let mut seen = BTreeSet::new();
     for (i, v) in spec.volumes.iter().enumerate() {
         let path = format!("spec.volumes[{i}].name");
+        // Reserved before duplicate: the CRD's per-item CEL rule reports every reserved name,
+        // repeated or not, and the user sees the same error either way.
         if v.name.is_empty() {
             r.error(FieldError::required(path, ""));
-        } else if !seen.insert(v.name.as_str()) {
-            r.error(FieldError::duplicate(path, &v.name));
         } else if names::RESERVED_VOLUMES.contains(&v.name.as_str()) {
             r.error(FieldError::invalid(
                 path,
@@ -334,6 +334,8 @@ fn volumes(spec: &OSArtifactSpec, r: &mut Report) {
                     names::RESERVED_VOLUMES.join(", ")
                 ),
             ));
+        } else if !seen.insert(v.name.as_str()) {
+            r.error(FieldError::duplicate(path, &v.name));
         } else if let Some(msg) = formats::dns1123_label(&v.name) {
             r.error(FieldError::invalid(path, &v.name, msg));
         }
@@ -565,16 +567,17 @@ fn deadline_and_names(spec: &OSArtifactSpec, r: &mut Report) {
 fn referenced_contents(spec: &OSArtifactSpec, secrets: &KnownSecrets, mode: Mode, r: &mut Report) {
     let missing = |field: &str, e: DockerfileError, r: &mut Report| {
         match (&e, mode) {
+        // Warnings name the field at fault: the Secret's name, or the key it lacks.
         (DockerfileError::SecretNotFound { name }, Mode::Admission) => r.warn(
-            field,
+            &format!("{field}.name"),
             format!("Secret {name:?} not found; it may be applied later, but the build fails until it exists"),
         ),
         (DockerfileError::SecretUnavailable { name, reason }, Mode::Admission) => r.warn(
-            field,
+            &format!("{field}.name"),
             format!("could not read Secret {name:?} ({reason}); the operator checks it when it builds"),
         ),
         (DockerfileError::KeyNotFound { .. }, Mode::Admission) => {
-            r.warn(field, format!("{e}; the build fails until the key exists"))
+            r.warn(&format!("{field}.key"), format!("{e}; the build fails until the key exists"))
         }
         _ => r.error(FieldError::invalid(field, &secret_field_value(spec, field), e.to_string())),
     }

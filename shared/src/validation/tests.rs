@@ -502,7 +502,7 @@ fn missing_secret_warns_at_admission_and_fails_a_build() {
     assert!(
         has(
             &r.warnings,
-            "spec.baseImageDockerfile: Secret \"df\" not found"
+            "spec.baseImageDockerfile.name: Secret \"df\" not found"
         ),
         "{:?}",
         r.warnings
@@ -575,7 +575,7 @@ fn missing_values_secret_is_reported_on_its_own_field() {
     assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
     assert!(has(
         &r.warnings,
-        "spec.dockerfileTemplateValuesFrom: Secret \"vals\" not found"
+        "spec.dockerfileTemplateValuesFrom.name: Secret \"vals\" not found"
     ));
     let r = validate(&a, &k, Mode::Build);
     assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
