@@ -104,10 +104,24 @@ generate:
 
 # ==== Bench ====
 
-# Load test: the webhook vs a fixed-body TLS server on the same stack, release build.
+# Then the latency the apiserver observes (bench-admission). Release builds; the Go one from the module proxy.
+# The webhook vs a controller-runtime webhook (Go baseline) and a fixed-body server, over TLS.
 [group('bench')]
-bench-webhook *ARGS:
-    cargo run --release -q -p osartifact-webhook --bin bench-webhook -- {{ARGS}}
+bench-webhook *ARGS: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build --release -q -p osartifact-webhook --bins
+    target=$(cd "${CARGO_TARGET_DIR:-target}" && pwd)
+    (cd webhook/bench/go-baseline && go build -trimpath -o "$target/release/go-baseline-webhook" .)
+    "$target/release/bench-webhook" --go-baseline "$target/release/go-baseline-webhook" {{ARGS}}
+    just bench-admission
+
+# In the same run: with the authorization cache off, and without the webhook (client-side baseline).
+# Webhook latency as the apiserver sees it (its admission duration metric), release build.
+[group('bench')]
+bench-admission *ARGS: setup
+    cargo build --release -q --bins
+    OSARTIFACT_E2E_PROFILE=release cargo run --release -q -p osartifact-e2e --bin bench-admission -- {{ARGS}}
 
 # A baseline makes the same writes directly; also the operator's peak RSS (release build).
 # Benchmark on the local control plane: 500 OSArtifacts to Building, then to Ready.
