@@ -1,12 +1,14 @@
 //! Looking up the Secrets an OSArtifact references, for template validation. One GET per Secret
 //! with a short deadline: the apiserver waits on us (timeoutSeconds: 10), so a slow or failing
-//! lookup becomes a warning rather than a timeout. No cache: it would mean holding every Secret of
-//! the cluster in memory and widening their exposure.
+//! lookup becomes a warning rather than a timeout. No cache of our own: it would mean holding
+//! every Secret of the cluster in memory and widening their exposure, or judging a fixed Secret
+//! by a stale copy; the GET is answered from the apiserver's watch cache instead.
 
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Secret;
+use kube::api::GetParams;
 use kube::{Api, Client};
 use osartifact_shared::OSArtifactSpec;
 use osartifact_shared::secrets::{KnownSecrets, SecretLookup, referenced_secrets, secret_data};
@@ -47,9 +49,14 @@ impl SecretSource for KubeSecrets {
     fn lookup<'a>(&'a self, namespace: &'a str, name: &'a str) -> BoxFuture<'a, SecretLookup> {
         Box::pin(async move {
             let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
-            match tokio::time::timeout(self.timeout, api.get_opt(name)).await {
-                Ok(Ok(Some(secret))) => SecretLookup::Found(secret_data(&secret)),
-                Ok(Ok(None)) => SecretLookup::NotFound,
+            // resourceVersion=0: served from the apiserver's watch cache instead of a quorum read
+            // of etcd. The cache trails etcd by the watch's delivery delay (milliseconds), far
+            // less than the time between a user fixing a Secret and applying again.
+            let params = GetParams::any();
+            let get = api.get_with(name, &params);
+            match tokio::time::timeout(self.timeout, get).await {
+                Ok(Ok(secret)) => SecretLookup::Found(secret_data(&secret)),
+                Ok(Err(kube::Error::Api(s))) if s.code == 404 => SecretLookup::NotFound,
                 Ok(Err(kube::Error::Api(s))) if s.code == 403 => SecretLookup::Unavailable(
                     "the webhook is not allowed to read Secrets in this namespace".into(),
                 ),
