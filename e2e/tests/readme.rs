@@ -128,7 +128,7 @@ const SHOWN_ONLY: &[(&str, &str, &str)] = &[
     ),
     (
         "docs/webhook.md",
-        "just bench-webhook --against",
+        "bench-webhook --against",
         "a benchmark: builds the release profile and loads both cores for seconds; run by hand, \
          figures in docs/performance.md",
     ),
