@@ -1,8 +1,9 @@
 //! The children a reconcile reads: reflector stores filled by the same label-selected watches that
 //! trigger reconciles, so reading a child costs no request. Pods and Jobs are kept whole (their
 //! status decides the phase); ConfigMaps and PVCs only as metadata (the attempt annotations and
-//! the owner are all a reconcile reads of them). managedFields are dropped before storing: the
-//! operator never reads them and they are a large part of each object.
+//! the owner are all a reconcile reads of them). Before storing, each object is slimmed to what a
+//! reconcile reads (see [`Slim`]): managedFields, and of a Pod or Job spec everything but the
+//! container names and the deadline, are a large part of each object and never read.
 //!
 //! Not cached, on purpose: Secrets. The referenced ones are the user's (not labelled, possibly
 //! large, and holding credentials the operator should not keep in memory); they are read live,
@@ -13,8 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::Stream;
-use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, PersistentVolumeClaim, Pod, PodSpec, PodTemplateSpec,
+};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -108,7 +111,53 @@ impl Caches {
     }
 }
 
-/// A label-selected watch that fills `writer` (managedFields dropped) and yields every object it
+/// What a cached object keeps: what `controller`, `phase` and `queue` read of it.
+pub trait Slim {
+    fn slim(&mut self);
+}
+
+fn names_only(containers: &[Container]) -> Vec<Container> {
+    containers
+        .iter()
+        .map(|c| Container {
+            name: c.name.clone(),
+            ..Default::default()
+        })
+        .collect()
+}
+
+impl Slim for Pod {
+    /// Metadata, status, the step names (init containers) and the deadline.
+    fn slim(&mut self) {
+        self.metadata.managed_fields = None;
+        self.spec = self.spec.take().map(|s| PodSpec {
+            init_containers: s.init_containers.as_deref().map(names_only),
+            containers: names_only(&s.containers),
+            active_deadline_seconds: s.active_deadline_seconds,
+            ..Default::default()
+        });
+    }
+}
+
+impl Slim for Job {
+    /// Metadata, status and the deadline; the pod template is never read.
+    fn slim(&mut self) {
+        self.metadata.managed_fields = None;
+        self.spec = self.spec.take().map(|s| JobSpec {
+            active_deadline_seconds: s.active_deadline_seconds,
+            template: PodTemplateSpec::default(),
+            ..Default::default()
+        });
+    }
+}
+
+impl<K> Slim for PartialObjectMeta<K> {
+    fn slim(&mut self) {
+        self.metadata.managed_fields = None;
+    }
+}
+
+/// A label-selected watch that fills `writer` (objects slimmed) and yields every object it
 /// touches, for `Controller::owns_stream`. With `K = PartialObjectMeta<_>` it lists and watches
 /// metadata only.
 pub fn children<K>(
@@ -117,11 +166,84 @@ pub fn children<K>(
     writer: Writer<K>,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = ()> + Slim + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     watcher(api, config)
         .default_backoff()
-        .modify(|o| o.meta_mut().managed_fields = None)
+        .modify(Slim::slim)
         .reflect(writer)
         .touched_objects()
+}
+
+/// Builder pods only: an exporter Job's pod carries the artifact's labels too (the Job's
+/// template has them), but its Job is what the operator follows.
+pub fn builder_pods(children: &watcher::Config) -> watcher::Config {
+    let selector = children
+        .label_selector
+        .as_deref()
+        .map(|s| format!("{s},!{JOB_NAME_LABEL}"))
+        .unwrap_or_else(|| format!("!{JOB_NAME_LABEL}"));
+    children.clone().labels(&selector)
+}
+
+/// The label the job controller puts on the pods of a Job.
+const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_slim_pod_keeps_what_reconciles_read() {
+        let mut pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "a-build", "annotations": {"build.kairos.io/generation": "2"},
+                "managedFields": [{"manager": "x"}]},
+            "spec": {
+                "activeDeadlineSeconds": 60,
+                "initContainers": [{"name": "unpack", "image": "i", "args": ["a", "b"]}],
+                "containers": [{"name": "done", "image": "i", "env": [{"name": "K", "value": "V"}]}],
+                "volumes": [{"name": "artifacts", "emptyDir": {}}]
+            },
+            "status": {"phase": "Running"}
+        }))
+        .unwrap();
+        pod.slim();
+        assert_eq!(
+            serde_json::to_value(&pod).unwrap(),
+            json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "a-build", "annotations": {"build.kairos.io/generation": "2"}},
+                "spec": {"activeDeadlineSeconds": 60, "initContainers": [{"name": "unpack"}],
+                    "containers": [{"name": "done"}]},
+                "status": {"phase": "Running"}
+            })
+        );
+    }
+
+    #[test]
+    fn a_slim_job_keeps_its_deadline_and_status() {
+        let mut job: Job = serde_json::from_value(json!({
+            "metadata": {"name": "a-export-0"},
+            "spec": {"activeDeadlineSeconds": 60, "backoffLimit": 0,
+                "template": {"spec": {"containers": [{"name": "upload", "image": "i"}]}}},
+            "status": {"conditions": [{"type": "Complete", "status": "True"}]}
+        }))
+        .unwrap();
+        job.slim();
+        let spec = job.spec.as_ref().unwrap();
+        assert_eq!(spec.active_deadline_seconds, Some(60));
+        assert_eq!(spec.template, PodTemplateSpec::default());
+        assert!(job.status.is_some());
+    }
+
+    #[test]
+    fn exporter_pods_are_left_out_of_the_pod_watch() {
+        let children = watcher::Config::default().labels("build.kairos.io/artifact-uid");
+        assert_eq!(
+            builder_pods(&children).label_selector.as_deref(),
+            Some("build.kairos.io/artifact-uid,!batch.kubernetes.io/job-name")
+        );
+    }
 }

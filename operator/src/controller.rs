@@ -325,9 +325,8 @@ async fn step(
             .enumerate()
         {
             if jobs.get(i).is_some_and(Option::is_none) {
-                let created = Arc::new(apply::create(&apis.jobs, &job, &id.uid).await?);
-                ctx.ledger.created(obj, created.clone());
-                jobs[i] = Some(created);
+                let created = apply::create(&apis.jobs, &job, &id.uid).await?;
+                jobs[i] = Some(ctx.ledger.created(obj, created));
             }
         }
         out = observe(pod.as_deref(), &jobs);
@@ -373,10 +372,8 @@ async fn start_build(
             apply::delete::<ConfigMap>(&apis.config_maps, &old.metadata).await?;
         }
         let cm = apply::create(&apis.config_maps, &plan::config_map(&spec, id), &id.uid).await?;
-        ctx.ledger.created(
-            obj,
-            Arc::new(cm.metadata.into_response_partial::<ConfigMap>()),
-        );
+        ctx.ledger
+            .created(obj, cm.metadata.into_response_partial::<ConfigMap>());
     }
     let known = lookup_secrets(&apis.secrets, &spec).await?;
     let p = plan::plan(obj, id, &known, &ctx.settings)?;
@@ -389,7 +386,7 @@ async fn start_build(
     for s in &p.secrets {
         apply::create(&apis.secrets, s, &id.uid).await?;
     }
-    let created = Arc::new(apply::create(&apis.pods, &p.pod, &id.uid).await?);
+    let created = apply::create(&apis.pods, &p.pod, &id.uid).await?;
     info!(pod = %p.pod.name_any(), steps = p.steps.len(), "builder pod created");
     ctx.ledger.created(obj, created);
     Ok(None)
@@ -412,11 +409,9 @@ async fn ensure_pvc(
     };
     ctx.ledger.created(
         obj,
-        Arc::new(
-            written
-                .metadata
-                .into_response_partial::<PersistentVolumeClaim>(),
-        ),
+        written
+            .metadata
+            .into_response_partial::<PersistentVolumeClaim>(),
     );
     Ok(())
 }

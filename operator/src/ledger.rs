@@ -20,6 +20,8 @@ use kube::Resource;
 use kube::runtime::reflector::ObjectRef;
 use osartifact_shared::{OSArtifact, OSArtifactStatus};
 
+use crate::caches::Slim;
+
 /// Far longer than a watch delivery; bounds the memory of entries whose artifact was deleted.
 pub const TTL: Duration = Duration::from_secs(120);
 
@@ -139,18 +141,23 @@ impl Ledger {
         });
     }
 
-    /// Records a child this process created for `owner`.
-    pub fn created<K>(&self, owner: &OSArtifact, child: Arc<K>)
+    /// Records a child this process created (or wrote) for `owner`, slimmed as the caches keep
+    /// their objects; returns it.
+    pub fn created<K>(&self, owner: &OSArtifact, mut child: K) -> Arc<K>
     where
-        K: Resource<DynamicType = ()> + Send + Sync + 'static,
+        K: Resource<DynamicType = ()> + Slim + Send + Sync + 'static,
     {
+        child.slim();
+        let child = Arc::new(child);
         let id = (
             K::kind(&()).into_owned(),
             child.meta().name.clone().unwrap_or_default(),
         );
+        let stored = child.clone();
         self.record(owner, |e| {
-            e.created.insert(id, Arc::new(child));
+            e.created.insert(id, Arc::new(stored));
         });
+        child
     }
 
     /// Forgets a child this process deleted.
@@ -297,7 +304,7 @@ mod tests {
             },
             Some("11".into()),
         );
-        l.created(&artifact("old", "10", None), Arc::new(pod("p1")));
+        l.created(&artifact("old", "10", None), pod("p1"));
         let new = artifact("new", "10", None);
         assert_eq!(phase(&l.status(&new)), None);
         assert!(l.child::<Pod>(&new, "a-build", None).is_none());
@@ -307,7 +314,7 @@ mod tests {
     fn a_created_child_is_returned_until_the_cache_shows_it() {
         let l = Ledger::default();
         let a = artifact("u", "1", None);
-        l.created(&a, Arc::new(pod("p1")));
+        l.created(&a, pod("p1"));
         let before = l.child::<Pod>(&a, "a-build", None);
         assert_eq!(
             before.and_then(|p| p.metadata.uid.clone()).as_deref(),
@@ -332,7 +339,7 @@ mod tests {
     fn a_deleted_child_is_forgotten() {
         let l = Ledger::default();
         let a = artifact("u", "1", None);
-        l.created(&a, Arc::new(pod("p1")));
+        l.created(&a, pod("p1"));
         l.deleted::<Pod>(&a, "a-build");
         assert!(l.child::<Pod>(&a, "a-build", None).is_none());
     }
@@ -340,7 +347,7 @@ mod tests {
     #[test]
     fn entries_expire() {
         let l = Ledger::default();
-        l.created(&artifact("u", "1", None), Arc::new(pod("p1")));
+        l.created(&artifact("u", "1", None), pod("p1"));
         {
             let mut e = l.entries.lock().unwrap();
             let later = Instant::now() + TTL + Duration::from_secs(1);

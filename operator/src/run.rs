@@ -12,7 +12,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Config as ControllerConfig;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, ResourceExt};
 use osartifact_shared::OSArtifact;
 use osartifact_shared::names;
@@ -264,10 +264,17 @@ async fn run_controller(
             wake_rx,
             |mut rx| async move { rx.recv().await.map(|r| (r, rx)) },
         );
-    let controller = Controller::new(artifacts, watcher::Config::default().any_semantic())
+    // The artifacts' managedFields are never read either: they go before the store.
+    let (artifact_reader, artifact_writer) = reflector::store();
+    let artifact_stream = watcher(artifacts, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(|a| a.metadata.managed_fields = None)
+        .reflect(artifact_writer)
+        .applied_objects();
+    let controller = Controller::for_stream(artifact_stream, artifact_reader)
         .owns_stream(caches::children(
             scoped::<Pod>(&client, ns),
-            children.clone(),
+            caches::builder_pods(&children),
             writers.pods,
         ))
         .owns_stream(caches::children(

@@ -39,8 +39,9 @@ struct Args {
     /// Number of OSArtifacts to build.
     #[arg(long, default_value_t = 50)]
     count: usize,
-    /// Builds in flight: the next artifact is applied when one reaches Ready (or Error).
-    #[arg(long, default_value_t = 5)]
+    /// Builds in flight: the next artifact is applied when one reaches Ready (or Error). Above
+    /// the operator's build queue limit (4 as installed) the extra ones wait in its queue.
+    #[arg(long, default_value_t = 4)]
     parallel: usize,
     /// Stop after this many seconds, reporting what finished.
     #[arg(long, default_value_t = 1800)]

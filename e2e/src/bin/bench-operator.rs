@@ -315,7 +315,7 @@ fn status_body(phase: Phase, generation: i64) -> Value {
 /// The Event the operator records for a transition.
 fn event_for(a: &OSArtifact, phase: Phase) -> Result<Event> {
     Ok(serde_json::from_value(json!({
-        "metadata": {"generateName": format!("{}.", a.name_any())},
+        "metadata": {"name": format!("{}.{}", a.name_any(), phase.as_str().to_lowercase())},
         "eventTime": Timestamp::now().to_string(),
         "reportingController": FIELD_MANAGER,
         "reportingInstance": "bench-baseline",
