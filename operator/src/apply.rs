@@ -81,17 +81,29 @@ fn kind<K: Resource<DynamicType = ()>>() -> &'static str {
     }
 }
 
-/// Creates `desired`, which the caches do not show. When the name is taken, a live read says
-/// by whom: this artifact (an object the watches have not delivered yet), which is then applied
-/// over, or anyone else (`InTheWay`). Returns the stored object.
-pub async fn create<K>(api: &Api<K>, desired: &K, uid: &str) -> Result<K, Error>
-where
+/// A namespaced child kind the operator writes.
+pub trait Child:
+    Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + DeserializeOwned
+    + Serialize
+    + Debug
+{
+}
+
+impl<K> Child for K where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + Clone
         + DeserializeOwned
         + Serialize
-        + Debug,
+        + Debug
 {
+}
+
+/// Creates `desired`, which the caches do not show. When the name is taken, a live read says
+/// by whom: this artifact (an object the watches have not delivered yet), which is then applied
+/// over, or anyone else (`InTheWay`). Returns the stored object.
+pub async fn create<K: Child>(api: &Api<K>, desired: &K, uid: &str) -> Result<K, Error> {
     let name = desired.name_any();
     let pp = PostParams {
         field_manager: Some(FIELD_MANAGER.into()),
@@ -109,14 +121,7 @@ where
 
 /// Forced server-side apply of `desired` over a child known to be this artifact's. Returns the
 /// stored object.
-pub async fn apply<K>(api: &Api<K>, desired: &K) -> Result<K, Error>
-where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + Debug,
-{
+pub async fn apply<K: Child>(api: &Api<K>, desired: &K) -> Result<K, Error> {
     let name = desired.name_any();
     let pp = PatchParams::apply(FIELD_MANAGER).force();
     api.patch(&name, &pp, &Patch::Apply(desired))
