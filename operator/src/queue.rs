@@ -148,21 +148,24 @@ impl Queue {
         &self,
         admitted: &mut HashMap<(String, String), Instant>,
     ) -> HashSet<(String, String)> {
-        let mut running: HashSet<(String, String)> = self
-            .pods
-            .state()
+        let pods = self.pods.state();
+        let owner_key = |p: &Pod| {
+            let owner = p
+                .owner_references()
+                .iter()
+                .find(|o| o.controller == Some(true) && o.kind == "OSArtifact")?;
+            Some(key(&p.namespace().unwrap_or_default(), &owner.name))
+        };
+        let mut running: HashSet<(String, String)> = pods
             .iter()
             .filter(|p| holds_slot(p))
-            .filter_map(|p| {
-                let owner = p
-                    .owner_references()
-                    .iter()
-                    .find(|o| o.controller == Some(true))?;
-                Some(key(&p.namespace().unwrap_or_default(), &owner.name))
-            })
+            .filter_map(|p| owner_key(p))
             .collect();
+        // An admitted build counts on its own only until the caches show its pod, whatever the
+        // pod's state: a build that finished before this look holds no slot.
+        let seen: HashSet<(String, String)> = pods.iter().filter_map(|p| owner_key(p)).collect();
         let now = Instant::now();
-        admitted.retain(|k, at| !running.contains(k) && now.duration_since(*at) < ADMITTED_TTL);
+        admitted.retain(|k, at| !seen.contains(k) && now.duration_since(*at) < ADMITTED_TTL);
         running.extend(admitted.keys().cloned());
         running
     }
@@ -361,6 +364,37 @@ mod tests {
         );
         // Enough free slots for the queue and for it.
         assert_eq!(admit(None, 2, 1, 4), Admission::Start);
+    }
+
+    fn builder_pod(name: &str, phase: &str) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": format!("{name}-build"), "namespace": "ns",
+                "ownerReferences": [{"apiVersion": "v1", "kind": "OSArtifact", "name": name,
+                    "uid": "u", "controller": true}],
+            },
+            "status": {"phase": phase},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_admitted_build_that_already_finished_frees_its_slot() {
+        use kube::runtime::reflector;
+        use kube::runtime::watcher::Event;
+        let (artifacts, _aw) = reflector::store::<OSArtifact>();
+        let (pods, mut pw) = reflector::store::<Pod>();
+        let q = Queue::new(1, artifacts, pods, None);
+        let m = Metrics::default();
+        assert_eq!(q.admit("ns", "a", &m), Admission::Start);
+        // Admitted, its pod not cached yet: the slot is taken.
+        assert!(matches!(q.admit("ns", "b", &m), Admission::Queued { .. }));
+        // The pod appears already finished: the slot is free again.
+        pw.apply_watcher_event(&Event::Apply(builder_pod("a", "Succeeded")));
+        assert_eq!(q.admit("ns", "b", &m), Admission::Start);
+        // b's pod runs: the slot is b's.
+        pw.apply_watcher_event(&Event::Apply(builder_pod("b", "Running")));
+        assert!(matches!(q.admit("ns", "c", &m), Admission::Queued { .. }));
     }
 
     #[test]
