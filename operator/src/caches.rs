@@ -85,28 +85,31 @@ impl Caches {
         rx.wait_for(|s| *s).await.is_ok()
     }
 
-    /// Resolves when every store is filled, then marks the caches synced. kube's store readiness
-    /// is a oneshot that wakes only its latest waiter, and the controller waits on some of these
-    /// too: ask again until each answers.
+    /// Resolves when every store is filled, then marks the caches synced.
     pub async fn mark_synced_when_filled(&self, synced: watch::Sender<bool>) {
-        async fn filled<K>(s: &Store<K>) -> bool
-        where
-            K: Resource + Clone + 'static,
-            K::DynamicType: Eq + std::hash::Hash + Clone,
-        {
-            loop {
-                match tokio::time::timeout(Duration::from_millis(500), s.wait_until_ready()).await {
-                    Ok(r) => return r.is_ok(),
-                    Err(_) => continue,
-                }
-            }
-        }
         let all = filled(&self.pods).await
             && filled(&self.jobs).await
             && filled(&self.config_maps).await
             && filled(&self.pvcs).await;
         if all {
             let _ = synced.send(true);
+        }
+    }
+}
+
+/// Resolves when `store` has had its first full list: true, or false if its writer went away.
+/// kube's store readiness is a oneshot behind a lock that wakes only its latest waiter, and the
+/// controller waits on some stores too: ask again until it answers.
+pub async fn filled<K>(store: &Store<K>) -> bool
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        if let Ok(r) =
+            tokio::time::timeout(Duration::from_millis(500), store.wait_until_ready()).await
+        {
+            return r.is_ok();
         }
     }
 }

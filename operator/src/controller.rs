@@ -30,7 +30,7 @@ use kube::{Client, Resource, ResourceExt};
 use osartifact_shared::defaults::defaulted;
 use osartifact_shared::names;
 use osartifact_shared::secrets::{KnownSecrets, SecretLookup};
-use osartifact_shared::{ArtifactOutput, OSArtifact, OSArtifactStatus, Phase};
+use osartifact_shared::{ArtifactOutput, OSArtifact, OSArtifactSpec, OSArtifactStatus, Phase};
 use serde_json::json;
 use tracing::{info, warn};
 
@@ -280,7 +280,17 @@ async fn step(
             write_status(obj, status, id, apis, ctx, &out, &[], &[]).await?;
             return Ok(Action::requeue(QUEUED_REQUEUE));
         }
-        let started = start_build(obj, status, id, apis, ctx, same_attempt, record.as_ref()).await;
+        let started = start_build(
+            obj,
+            status,
+            id,
+            apis,
+            ctx,
+            &spec,
+            same_attempt,
+            record.as_ref(),
+        )
+        .await;
         if !matches!(started, Ok(None)) {
             // A build that did not start holds no slot.
             ctx.queue.release(&id.namespace, &id.name);
@@ -353,17 +363,19 @@ async fn step(
 }
 
 /// Records the attempt and creates what the build needs: ConfigMap, PVC, Secrets, builder pod.
-/// `Some(action)` when the build cannot start yet (the old PVC is being replaced).
+/// `Some(action)` when the build cannot start yet (the old PVC is being replaced). `spec` is the
+/// artifact's, defaulted.
+#[allow(clippy::too_many_arguments)]
 async fn start_build(
     obj: &OSArtifact,
     status: &OSArtifactStatus,
     id: &Identity,
     apis: &Apis,
     ctx: &Context,
+    spec: &OSArtifactSpec,
     same_attempt: bool,
     record: Option<&Arc<caches::ConfigMapMeta>>,
 ) -> Result<Option<Action>, Error> {
-    let spec = defaulted(&obj.spec);
     if !same_attempt {
         // Record the attempt first, so a failure below is remembered as this attempt's outcome.
         // The record of another attempt is replaced, not applied over: it was created, and keys
@@ -371,11 +383,11 @@ async fn start_build(
         if let Some(old) = record {
             apply::delete::<ConfigMap>(&apis.config_maps, &old.metadata).await?;
         }
-        let cm = apply::create(&apis.config_maps, &plan::config_map(&spec, id), &id.uid).await?;
+        let cm = apply::create(&apis.config_maps, &plan::config_map(spec, id), &id.uid).await?;
         ctx.ledger
             .created(obj, cm.metadata.into_response_partial::<ConfigMap>());
     }
-    let known = lookup_secrets(&apis.secrets, &spec).await?;
+    let known = lookup_secrets(&apis.secrets, spec).await?;
     let p = plan::plan(obj, id, &known, &ctx.settings)?;
     if let Err(e) = ensure_pvc(obj, id, apis, ctx, &p.pvc).await {
         if let Some(action) = replace_pvc(&e, obj, status, id, apis, ctx).await? {
@@ -481,10 +493,7 @@ async fn replace_pvc(
     Ok(Some(Action::requeue(WAIT_REQUEUE)))
 }
 
-async fn lookup_secrets(
-    api: &Api<Secret>,
-    spec: &osartifact_shared::OSArtifactSpec,
-) -> Result<KnownSecrets, Error> {
+async fn lookup_secrets(api: &Api<Secret>, spec: &OSArtifactSpec) -> Result<KnownSecrets, Error> {
     let mut known = KnownSecrets::new();
     for name in plan::secret_names(spec) {
         match api.get_opt(&name).await {

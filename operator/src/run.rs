@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use futures::StreamExt;
@@ -322,14 +321,8 @@ async fn run_controller(
     let h = health.clone();
     let synced = writers.synced;
     let sync = tokio::spawn(async move {
-        // kube's store readiness is a oneshot behind a lock that wakes only its latest waiter,
-        // and the controller waits on it too: ask again until it answers.
-        loop {
-            match tokio::time::timeout(Duration::from_millis(500), store.wait_until_ready()).await {
-                Ok(Ok(())) => break,
-                Ok(Err(_)) => return,
-                Err(_) => continue,
-            }
+        if !caches::filled(&store).await {
+            return;
         }
         caches.mark_synced_when_filled(synced).await;
         info!("watches synced; ready");

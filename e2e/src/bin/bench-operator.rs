@@ -26,10 +26,10 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -341,38 +341,22 @@ async fn transition(client: &Client, a: &OSArtifact, phase: Phase) -> Result<()>
     Ok(())
 }
 
-/// Creates the object `body` of the planned kind.
+/// Creates the object `body` of the planned kind (ConfigMap, PVC, Pod or Job), as the operator
+/// does: a POST under its field manager.
 async fn create_child(client: &Client, ns: &str, body: Value) -> Result<()> {
-    let obj: DynamicObject = serde_json::from_value(body.clone())?;
-    let kind = obj.types.as_ref().map(|t| t.kind.as_str()).unwrap_or("");
+    let obj: DynamicObject = serde_json::from_value(body)?;
+    let types = obj
+        .types
+        .clone()
+        .context("planned object without apiVersion/kind")?;
+    let gvk = kube::core::GroupVersionKind::try_from(&types)?;
     let pp = PostParams {
         field_manager: Some(FIELD_MANAGER.into()),
         ..Default::default()
     };
-    let c = client.clone();
-    match kind {
-        "ConfigMap" => {
-            Api::<ConfigMap>::namespaced(c, ns)
-                .create(&pp, &serde_json::from_value(body)?)
-                .await?;
-        }
-        "PersistentVolumeClaim" => {
-            Api::<PersistentVolumeClaim>::namespaced(c, ns)
-                .create(&pp, &serde_json::from_value(body)?)
-                .await?;
-        }
-        "Pod" => {
-            Api::<Pod>::namespaced(c, ns)
-                .create(&pp, &serde_json::from_value(body)?)
-                .await?;
-        }
-        "Job" => {
-            Api::<Job>::namespaced(c, ns)
-                .create(&pp, &serde_json::from_value(body)?)
-                .await?;
-        }
-        other => bail!("unexpected planned object {other}"),
-    }
+    Api::<DynamicObject>::namespaced_with(client.clone(), ns, &ApiResource::from_gvk(&gvk))
+        .create(&pp, &obj)
+        .await?;
     Ok(())
 }
 
