@@ -266,6 +266,31 @@ fn hierarchies() -> Vec<PathBuf> {
 /// The cgroup (in every hierarchy) that holds all pods of this run: `/<name>`.
 pub struct CgroupRoot {
     pub name: String,
+    /// Held while this run's cluster exists; the kernel releases it when the process dies.
+    _lock: std::fs::File,
+}
+
+/// One lock for every one-node cluster on this host: `OSARTIFACT_E2E_NODE_WAIT=1` waits for it
+/// (several developers or benchmarks queueing for the node), otherwise a held lock is an error.
+fn node_lock() -> Result<std::fs::File> {
+    let path = Path::new("/run/osartifact-e2e-node.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    if std::env::var_os("OSARTIFACT_E2E_NODE_WAIT").is_some() {
+        f.lock()
+            .with_context(|| format!("locking {}", path.display()))?;
+    } else if f.try_lock().is_err() {
+        bail!(
+            "another one-node cluster is running: run one at a time (the test binaries run one \
+             after another; stop the demo or benchmark first, or set OSARTIFACT_E2E_NODE_WAIT=1 \
+             to wait for it)"
+        );
+    }
+    Ok(f)
 }
 
 /// Prefix of every run's cgroup root; leftovers of killed runs are found by it.
@@ -275,6 +300,7 @@ impl CgroupRoot {
     /// Creates `/<prefix><pid>` in every hierarchy (cpuset seeded from its parent, which a v1
     /// cpuset needs before a task can join), after removing leftovers of dead runs.
     pub fn create() -> Result<Self> {
+        let lock = node_lock()?;
         sweep_cgroups(false);
         // Two runs must not overlap: a run removes the mount points it created for the fixed
         // host paths, and removing a directory detaches the mounts other mount namespaces
@@ -296,7 +322,7 @@ impl CgroupRoot {
                 }
             }
         }
-        Ok(Self { name })
+        Ok(Self { name, _lock: lock })
     }
 }
 
