@@ -376,8 +376,13 @@ async fn start_build(
     same_attempt: bool,
     record: Option<&Arc<caches::ConfigMapMeta>>,
 ) -> Result<Option<Action>, Error> {
-    if !same_attempt {
-        // Record the attempt first, so a failure below is remembered as this attempt's outcome.
+    // The attempt's record and the volume do not depend on each other, so they are written
+    // concurrently (one round trip fewer before the pod). Both are awaited to the end: a failure
+    // of planning is still remembered as this attempt's outcome by its record.
+    let record_attempt = async {
+        if same_attempt {
+            return Ok(());
+        }
         // The record of another attempt is replaced, not applied over: it was created, and keys
         // its spec no longer sets would stay with the creating manager.
         if let Some(old) = record {
@@ -386,18 +391,30 @@ async fn start_build(
         let cm = apply::create(&apis.config_maps, &plan::config_map(spec, id), &id.uid).await?;
         ctx.ledger
             .created(obj, cm.metadata.into_response_partial::<ConfigMap>());
-    }
-    let known = lookup_secrets(&apis.secrets, spec).await?;
-    let p = plan::plan(obj, id, &known, &ctx.settings)?;
-    if let Err(e) = ensure_pvc(obj, id, apis, ctx, &p.pvc).await {
-        if let Some(action) = replace_pvc(&e, obj, status, id, apis, ctx).await? {
-            return Ok(Some(action));
+        Ok::<_, Error>(())
+    };
+    let prepare = async {
+        let known = lookup_secrets(&apis.secrets, spec).await?;
+        let p = plan::plan(obj, id, &known, &ctx.settings)?;
+        if let Err(e) = ensure_pvc(obj, id, apis, ctx, &p.pvc).await {
+            if let Some(action) = replace_pvc(&e, obj, status, id, apis, ctx).await? {
+                return Ok(Err(action));
+            }
+            return Err(e);
         }
-        return Err(e);
-    }
-    for s in &p.secrets {
-        apply::create(&apis.secrets, s, &id.uid).await?;
-    }
+        for s in &p.secrets {
+            apply::create(&apis.secrets, s, &id.uid).await?;
+        }
+        Ok::<_, Error>(Ok(p))
+    };
+    // `futures::join!` polls in order (the record first), so the requests go out in a fixed order.
+    let (recorded, prepared) = futures::join!(record_attempt, prepare);
+    recorded?;
+    // The pod comes last: it mounts the PVC by name, so the PVC must be known to be ours.
+    let p = match prepared? {
+        Ok(p) => p,
+        Err(action) => return Ok(Some(action)),
+    };
     let created = apply::create(&apis.pods, &p.pod, &id.uid).await?;
     info!(pod = %p.pod.name_any(), steps = p.steps.len(), "builder pod created");
     ctx.ledger.created(obj, created);
@@ -494,9 +511,14 @@ async fn replace_pvc(
 }
 
 async fn lookup_secrets(api: &Api<Secret>, spec: &OSArtifactSpec) -> Result<KnownSecrets, Error> {
+    // Read concurrently: a spec may name several (Dockerfile, values, cloud-config, pull secrets).
+    let reads = plan::secret_names(spec).into_iter().map(|name| async move {
+        let got = api.get_opt(&name).await;
+        (name, got)
+    });
     let mut known = KnownSecrets::new();
-    for name in plan::secret_names(spec) {
-        match api.get_opt(&name).await {
+    for (name, got) in futures::future::join_all(reads).await {
+        match got {
             Ok(Some(s)) => known.insert_secret(&s),
             Ok(None) => known.insert(name, SecretLookup::NotFound),
             Err(e) => return Err(Error::kube(format!("reading Secret {name}"), e)),

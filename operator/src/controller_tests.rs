@@ -119,6 +119,8 @@ async fn object_in_the_way_is_an_error_with_the_owner() {
     let obj = artifact(None);
     let task = start(&obj, &ctx);
     server.already_exists(CM).await;
+    // The PVC went out with the record; it is the artifact's own, and no pod follows.
+    server.create(PVC).await;
     server.get(CM, config_map("someone-else", "1")).await;
     let st = server.status(&obj).await;
     assert_eq!(st["phase"], "Error");
@@ -999,10 +1001,11 @@ async fn new_generation_deletes_the_old_pod_then_builds_again() {
     // applied over with the new attempt's annotations.
     let body = server.delete(CM, api_status(200, "", "deleted")).await;
     assert_eq!(body["preconditions"], json!({"uid": "cm-uid"}), "{body}");
-    let cm = server.create(CM).await;
-    assert_child_meta(&cm, "hello");
+    // The PVC goes out while the record is being replaced.
     let pvc = server.apply(PVC).await;
     assert_child_meta(&pvc, "hello-artifacts");
+    let cm = server.create(CM).await;
+    assert_child_meta(&cm, "hello");
     let pod = server.create(POD).await;
     assert_child_meta(&pod, "hello-build");
     assert_eq!(
@@ -1155,6 +1158,7 @@ async fn reconcile_against_500(
     obj: &Arc<OSArtifact>,
     ctx: &Arc<Context>,
     server: &mut Server,
+    pvc_known: bool,
 ) -> Error {
     let task = start(obj, ctx);
     server
@@ -1162,6 +1166,10 @@ async fn reconcile_against_500(
             api_status(500, "InternalError", "etcd is sad")
         })
         .await;
+    // The PVC goes out with the record; once created, the ledger knows it.
+    if !pvc_known {
+        server.create(PVC).await;
+    }
     finish(server, task).await.unwrap_err()
 }
 
@@ -1171,7 +1179,7 @@ async fn api_500_is_returned_for_backoff_that_grows_and_resets_after_a_success()
     let (ctx, handle) = context();
     let mut server = Server { handle };
 
-    let err = reconcile_against_500(&obj, &ctx, &mut server).await;
+    let err = reconcile_against_500(&obj, &ctx, &mut server, false).await;
     assert!(matches!(err, Error::Kube { .. }), "{err:?}");
     assert!(!err.is_user_fixable());
     assert_eq!(err.category(), "KubeApi");
@@ -1184,7 +1192,7 @@ async fn api_500_is_returned_for_backoff_that_grows_and_resets_after_a_success()
         error_policy(obj.clone(), &err, ctx.clone()),
         Action::requeue(Duration::from_secs(2))
     );
-    let err = reconcile_against_500(&obj, &ctx, &mut server).await;
+    let err = reconcile_against_500(&obj, &ctx, &mut server, true).await;
     assert_eq!(
         error_policy(obj.clone(), &err, ctx.clone()),
         Action::requeue(Duration::from_secs(4))
@@ -1363,12 +1371,13 @@ async fn new_retry_value_replaces_a_failed_build_of_the_same_generation() {
     let mut server = Server { handle };
     let task = start(&obj, &ctx);
     server.delete(CM, api_status(200, "", "deleted")).await;
+    // The PVC goes out while the record is being replaced.
+    server.create(PVC).await;
     let cm = server.create(CM).await;
     assert_eq!(
         cm["metadata"]["annotations"]["build.kairos.io/retry"],
         "again"
     );
-    server.create(PVC).await;
     let pod = server.create(POD).await;
     assert_eq!(
         pod["metadata"]["annotations"]["build.kairos.io/retry"],
@@ -1401,7 +1410,7 @@ async fn immutable_pvc_change_deletes_the_old_pvc_and_waits() {
     let mut server = Server { handle };
     let task = start(&obj, &ctx);
     server.delete(CM, api_status(200, "", "deleted")).await;
-    server.create(CM).await;
+    // The PVC goes out while the record is being replaced.
     let seen = server
         .answer("PATCH", PVC, 422, |_| {
             api_status(
@@ -1412,6 +1421,7 @@ async fn immutable_pvc_change_deletes_the_old_pvc_and_waits() {
         })
         .await;
     assert_ssa(&seen);
+    server.create(CM).await;
     // Ours and of the previous attempt: deleted, if still the object seen.
     server.get(PVC, old_pvc.clone()).await;
     let body = server.delete(PVC, old_pvc).await;
