@@ -96,10 +96,11 @@ update-webhook-goldens:
 
 # ==== Generate ====
 
-# Regenerate generated files (the CRD).
+# Regenerate generated files (the CRD, also into the Helm chart's crds/).
 [group('generate')]
 generate:
     cargo run -q -p osartifact-shared --example crdgen > manifests/crd/osartifacts.build.kairos.io.yaml
+    cp manifests/crd/osartifacts.build.kairos.io.yaml manifests/helm/osartifact/crds/
     cargo run -q -p osartifact-shared --example crdgen api-reference > docs/api.md
 
 # ==== Bench ====
@@ -168,12 +169,14 @@ images registry="ghcr.io/kairos-io" tag="dev":
       esac
     done
 
-# Point manifests/default at REGISTRY/osartifact-{operator,webhook}:TAG (edits its `images:` entries).
+# Point manifests/default (its `images:` entries) and the Helm chart's values at REGISTRY/osartifact-{operator,webhook}:TAG.
 [group('images')]
 manifests-set-image registry tag:
     for b in operator webhook; do \
       sed -i -e "/- name: osartifact-$b\$/,/newTag:/{s|newName: .*|newName: {{ registry }}/osartifact-$b|;s|newTag: .*|newTag: {{ tag }}|}" \
         manifests/default/kustomization.yaml; \
+      sed -i -e "/^$b:/,/^[a-z]/{s|repository: .*|repository: {{ registry }}/osartifact-$b|;s|tag: .*|tag: {{ tag }}|}" \
+        manifests/helm/osartifact/values.yaml; \
     done
     grep -A2 -- '- name: osartifact-' manifests/default/kustomization.yaml
 
