@@ -10,6 +10,7 @@ pub mod builder_images;
 pub mod controlplane;
 pub mod env;
 pub mod files;
+pub mod gitops;
 pub mod http;
 pub mod identity;
 pub mod images;

@@ -1,0 +1,149 @@
+//! The GitOps clients the tests drive, built from Go modules by `e2e/gitops/build.sh` (cached):
+//! the real `helm` CLI and `flux-apply` (Flux's apply engine, `github.com/fluxcd/pkg/ssa`).
+//! Also what the Helm chart and the kustomize install are compared by.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::paths;
+
+/// The directory with `helm` and `flux-apply`: `OSARTIFACT_GITOPS_BIN`, else the last stdout
+/// line of `e2e/gitops/build.sh` (which builds them once and then only prints it).
+pub fn bin() -> Result<PathBuf> {
+    static DIR: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+    DIR.get_or_init(|| find_bin().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+fn find_bin() -> Result<PathBuf> {
+    let dir = match std::env::var_os("OSARTIFACT_GITOPS_BIN") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let script = paths::workspace().join("e2e/gitops/build.sh");
+            let out = Command::new("bash")
+                .arg(&script)
+                .stdin(Stdio::null())
+                .output()
+                .with_context(|| format!("running {}", script.display()))?;
+            if !out.status.success() {
+                bail!(
+                    "`bash e2e/gitops/build.sh` failed ({}); run it by hand to see why:\n{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            PathBuf::from(stdout.lines().last().unwrap_or_default().trim())
+        }
+    };
+    for b in ["helm", "flux-apply"] {
+        if !dir.join(b).is_file() {
+            bail!(
+                "{b} missing in {}: run `bash e2e/gitops/build.sh` (or set OSARTIFACT_GITOPS_BIN)",
+                dir.display()
+            );
+        }
+    }
+    Ok(dir)
+}
+
+/// Exit status and output of one run.
+#[derive(Debug)]
+pub struct Run {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+    pub what: String,
+}
+
+impl Run {
+    /// Fails with the whole output unless the program succeeded.
+    pub fn ok(self) -> Result<Self> {
+        if !self.success {
+            bail!(
+                "{} failed\n--- stdout\n{}--- stderr\n{}",
+                self.what,
+                self.stdout,
+                self.stderr
+            );
+        }
+        Ok(self)
+    }
+}
+
+/// Runs `program` (`helm`, `flux-apply`) from [`bin`] with `args`; `kubeconfig` is passed as
+/// `--kubeconfig` when given. Helm's own state (cache, config, plugins) goes to `home`, so no
+/// run reads or writes the user's.
+pub fn run(program: &str, args: &[&str], kubeconfig: Option<&Path>, home: &Path) -> Result<Run> {
+    let mut cmd = Command::new(bin()?.join(program));
+    if let Some(k) = kubeconfig {
+        cmd.arg(format!("--kubeconfig={}", k.display()));
+    }
+    cmd.args(args)
+        .current_dir(paths::workspace())
+        .env_remove("KUBECONFIG")
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    let out = cmd.output().with_context(|| format!("running {program}"))?;
+    Ok(Run {
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        what: format!("{program} {}", args.join(" ")),
+    })
+}
+
+/// The labels Helm's chart conventions add (`osartifact.helmLabels` in the chart); the only
+/// difference the chart may have from `kubectl kustomize manifests/default`.
+pub const HELM_LABELS: [&str; 4] = [
+    "helm.sh/chart",
+    "app.kubernetes.io/managed-by",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/version",
+];
+
+/// Parses multi-document YAML into objects, dropping empty documents.
+pub fn parse_yaml(yaml: &str) -> Result<Vec<Value>> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).context("parsing YAML")?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// `kind/namespace/name` of an object.
+pub fn key(o: &Value) -> String {
+    format!(
+        "{}/{}/{}",
+        o["kind"].as_str().unwrap_or_default(),
+        o["metadata"]["namespace"].as_str().unwrap_or_default(),
+        o["metadata"]["name"].as_str().unwrap_or_default()
+    )
+}
+
+/// The object without Helm's labels in `metadata.labels` (and without the map when nothing
+/// else is left).
+pub fn without_helm_labels(o: &Value) -> Value {
+    let mut o = o.clone();
+    // get_mut, not indexing: indexing a missing key of a mutable Value inserts a null.
+    if let Some(labels) = o
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("labels"))
+        .and_then(Value::as_object_mut)
+    {
+        for l in HELM_LABELS {
+            labels.remove(l);
+        }
+        if labels.is_empty()
+            && let Some(m) = o["metadata"].as_object_mut()
+        {
+            m.remove("labels");
+        }
+    }
+    o
+}
