@@ -1,7 +1,8 @@
 //! Exporter Jobs `<name>-export-<i>`: the user's JobSpec with the artifacts PVC added read-only as
 //! volume `artifacts`, `backoffLimit: 0` unless set (a failed upload is reported, not retried six
 //! times), the build's deadline as `activeDeadlineSeconds` unless set (a hung upload ends), and
-//! the artifact's pull secrets when the template sets none.
+//! the artifact's pull secrets when the template sets none, and no ServiceAccount token unless
+//! the template asks for one.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +31,9 @@ pub fn jobs(spec: &OSArtifactSpec, id: &Identity, deadline: i64) -> Vec<Job> {
                     }),
                     ..Default::default()
                 });
+                // An upload needs no API access: no ServiceAccount token unless the template
+                // asks for one (a pod of the namespace's default ServiceAccount would get it).
+                pod.automount_service_account_token.get_or_insert(false);
                 if pod.image_pull_secrets.as_ref().is_none_or(Vec::is_empty)
                     && !spec.image_pull_secrets.is_empty()
                 {

@@ -1841,6 +1841,26 @@ fn the_deadline_is_the_specs_or_the_operators_on_the_pod_and_each_exporter() {
     assert!(matches!(try_plan(s, &[]), Err(PlanError::Invalid(_))));
 }
 
+#[test]
+fn exporters_get_no_service_account_token_unless_their_template_asks() {
+    let mut s = base();
+    let mut wants = exporter_job_spec(None);
+    if let Some(pod) = wants.template.spec.as_mut() {
+        pod.automount_service_account_token = Some(true);
+    }
+    s.exporters = vec![exporter_job_spec(None), wants];
+    let p = build(s, &[]);
+    let automount: Vec<_> = p
+        .exporters
+        .iter()
+        .map(|j| {
+            let pod = j.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+            pod.automount_service_account_token
+        })
+        .collect();
+    assert_eq!(automount, vec![Some(false), Some(true)]);
+}
+
 fn exporter_job_spec(deadline: Option<i64>) -> JobSpec {
     JobSpec {
         active_deadline_seconds: deadline,
