@@ -36,7 +36,7 @@ pub struct Limits {
     pub max_output_bytes: usize,
     /// Maximum number of `range` iterations, summed over all ranges.
     pub max_range_iterations: u64,
-    /// Maximum number of evaluation steps (nodes walked, commands run, one per 32 bytes built).
+    /// Maximum number of evaluation steps (nodes walked, commands run, one per 8 bytes built).
     pub max_steps: u64,
 }
 
@@ -45,7 +45,10 @@ impl Default for Limits {
         Limits {
             max_output_bytes: 16 * 1024 * 1024,
             max_range_iterations: 1_000_000,
-            max_steps: 20_000_000,
+            // A fraction of a second of CPU in a release build at worst (see
+            // docs/reliability.md): the webhook renders templates at admission, well inside the
+            // apiserver's 10 s timeout.
+            max_steps: 2_000_000,
         }
     }
 }
@@ -581,6 +584,22 @@ mod tests {
             e,
             Some(RenderError::Template(TemplateError::Limit { .. }))
         ));
+    }
+
+    /// Padded printf in a loop built 640 MB of strings (10 s of CPU in a release build) before
+    /// the default step budget stopped it, longer than the apiserver waits for the webhook,
+    /// which renders templates at admission. Building strings now costs one step per 8 bytes.
+    #[test]
+    fn default_budget_stops_string_building_loops_early() {
+        let e =
+            run("{{range 1000}}{{range 999}}{{len (printf \"%099999d\" 1)}}{{end}}{{end}}").err();
+        let Some(RenderError::Template(TemplateError::Limit { message, .. })) = e else {
+            panic!("expected a budget error, got {e:?}");
+        };
+        assert_eq!(message, "execution step budget of 2000000 exceeded");
+        // What the budget allows: 2,000,000 steps are at most 16 MB of strings built.
+        let ok = run("{{range 100}}{{len (printf \"%099999d\" 1)}}{{end}}");
+        assert!(ok.is_ok(), "{ok:?}");
     }
 
     fn deep_cases() -> Vec<(String, Result<&'static str, &'static str>)> {

@@ -105,6 +105,9 @@ func main() {
 			} else {
 				_ = enc.Encode(run(c))
 			}
+			// One answer a line as soon as it is known: the differential fuzz target waits
+			// for each before sending the next.
+			_ = out.Flush()
 		}
 		if err != nil {
 			break
