@@ -51,11 +51,12 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Installs what the tests need (idempotent) and builds the local cluster's binaries (cached).
+# Installs what the tests need (idempotent) and builds the local cluster's binaries, helm and flux-apply (cached).
 [group('test')]
 setup:
     bash e2e/controlplane/install-tools.sh
     bash e2e/controlplane/build.sh >/dev/null
+    bash e2e/gitops/build.sh >/dev/null
 
 # The operator, the webhook and the AuroraBoot stand-in linked statically (glibc, release), for
 # the one-node cluster's images.

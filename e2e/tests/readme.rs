@@ -62,6 +62,12 @@ const SHOWN_ONLY: &[(&str, &str, &str)] = &[
     ),
     (
         "docs/install.md",
+        "helm install osartifact manifests/helm/osartifact",
+        "needs the helm CLI and installs cluster-wide; e2e/tests/helm.rs runs the same install, \
+         upgrade and uninstall with the real helm",
+    ),
+    (
+        "docs/install.md",
         "kubectl apply -k manifests/cert-manager",
         "needs cert-manager (its CRDs and controllers) installed in the cluster",
     ),
