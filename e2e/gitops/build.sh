@@ -2,6 +2,8 @@
 # Builds the GitOps clients the e2e tests drive, from Go modules:
 #   helm        helm.sh/helm/v4/cmd/helm @ HELM_VERSION
 #   flux-apply  this module (Flux's apply engine, github.com/fluxcd/pkg/ssa, pinned in go.mod)
+#   argo-diff   argo-diff/, its own module (Argo CD's diff, github.com/argoproj/gitops-engine
+#               v0.7.3 on the Kubernetes 1.23 libraries it was released with)
 # into ${OSARTIFACT_CACHE:-$HOME/.cache/osartifact}/gitops/<key>/bin, where <key> is a hash of
 # everything that goes into them (this script, go.mod, go.sum, the sources, the Go version), so
 # a warm run builds nothing and a change rebuilds into a new directory.
@@ -22,7 +24,7 @@ key=$( { echo "helm=$HELM_VERSION"; go env GOVERSION
            | LC_ALL=C sort | xargs sha256sum; } | sha256sum | cut -c1-16)
 cache_root=${OSARTIFACT_CACHE:-$HOME/.cache/osartifact}
 bin=$cache_root/gitops/$key/bin
-if [[ -x $bin/helm && -x $bin/flux-apply && -f $bin/.stamp ]]; then
+if [[ -x $bin/helm && -x $bin/flux-apply && -x $bin/argo-diff && -f $bin/.stamp ]]; then
   log "up to date: $bin"
   echo "$bin"
   exit 0
@@ -41,6 +43,10 @@ if [[ ! -f $bin/.stamp ]]; then
   log "building flux-apply"
   (cd "$here" && go build -trimpath -ldflags "-s -w" -o "$bin/flux-apply" ./flux-apply) >&2
   log "flux-apply built in $(( $(date +%s) - t0 ))s"
+  t0=$(date +%s)
+  log "building argo-diff"
+  (cd "$here/argo-diff" && go build -trimpath -ldflags "-s -w" -o "$bin/argo-diff" .) >&2
+  log "argo-diff built in $(( $(date +%s) - t0 ))s"
   "$bin/helm" version >&2
   date -u +%FT%TZ >"$bin/.stamp"
 fi

@@ -1,5 +1,6 @@
 //! The GitOps clients the tests drive, built from Go modules by `e2e/gitops/build.sh` (cached):
-//! the real `helm` CLI and `flux-apply` (Flux's apply engine, `github.com/fluxcd/pkg/ssa`).
+//! the real `helm` CLI, `flux-apply` (Flux's apply engine, `github.com/fluxcd/pkg/ssa`) and
+//! `argo-diff` (Argo CD's diff, `github.com/argoproj/gitops-engine`).
 //! Also what the Helm chart and the kustomize install are compared by.
 
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use serde_json::Value;
 
 use crate::paths;
 
-/// The directory with `helm` and `flux-apply`: `OSARTIFACT_GITOPS_BIN`, else the last stdout
+/// The directory with `helm`, `flux-apply` and `argo-diff`: `OSARTIFACT_GITOPS_BIN`, else the last stdout
 /// line of `e2e/gitops/build.sh` (which builds them once and then only prints it).
 pub fn bin() -> Result<PathBuf> {
     static DIR: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
@@ -41,7 +42,7 @@ fn find_bin() -> Result<PathBuf> {
             PathBuf::from(stdout.lines().last().unwrap_or_default().trim())
         }
     };
-    for b in ["helm", "flux-apply"] {
+    for b in ["helm", "flux-apply", "argo-diff"] {
         if !dir.join(b).is_file() {
             bail!(
                 "{b} missing in {}: run `bash e2e/gitops/build.sh` (or set OSARTIFACT_GITOPS_BIN)",
