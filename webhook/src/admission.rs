@@ -47,6 +47,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/validate", post(validate_handler))
         .route("/mutate", post(mutate_handler))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        // Refuses a too-large Content-Length before reading any of the body, so a client that
+        // announces a huge body and then stalls gets its 413 at once instead of holding a
+        // connection until the request timeout.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY))
         // A bug must cost one request (a 500, handled by failurePolicy), not the connection.
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(
@@ -360,7 +364,24 @@ pub async fn review_validate(state: &AppState, req: Request<'_>) -> (Response, O
         _ => {}
     }
 
-    let report = validate_owned(artifact, &known, Mode::Admission);
+    // Off the async workers: rendering a Dockerfile template is CPU work bounded only by the
+    // engine's budgets (a fraction of a second at worst), and other reviews must not wait on it.
+    let report = match tokio::task::spawn_blocking(move || {
+        validate_owned(artifact, &known, Mode::Admission)
+    })
+    .await
+    {
+        Ok(report) => report,
+        Err(e) => {
+            tracing::error!(error = %e, "validation did not finish");
+            let status = Status::failure(
+                500,
+                "InternalError",
+                format!("the webhook could not validate this object ({e}); try again"),
+            );
+            return (Response::deny(&uid, status), Outcome::Denied);
+        }
+    };
     let outcome = if report.is_ok() {
         Outcome::Allowed
     } else {

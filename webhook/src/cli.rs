@@ -120,6 +120,11 @@ pub struct ServeArgs {
     #[arg(long, env = "OSARTIFACT_WEBHOOK_HEADER_READ_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
 
+    /// Most connections served at once, TLS handshakes included; beyond it new connections
+    /// wait in the listen backlog until one closes. 0 means no limit.
+    #[arg(long, env = "OSARTIFACT_WEBHOOK_MAX_CONNECTIONS", default_value_t = crate::server::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
     #[command(flatten)]
     pub self_managed: SelfManagedArgs,
 }

@@ -149,6 +149,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         app,
         ServerOptions {
             header_read_timeout: args.header_read_timeout,
+            keep_alive_idle: crate::server::MIN_KEEP_ALIVE_IDLE,
+            max_connections: args.max_connections,
             shutdown_grace: args.shutdown_grace,
             drain: Some(drain),
         },

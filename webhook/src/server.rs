@@ -1,5 +1,5 @@
-//! The TLS accept loop: tokio-rustls + hyper-util (HTTP/1.1 and h2), with a handshake deadline,
-//! a header-read timeout and graceful shutdown: from `drain` on, every HTTP/2 connection, open or
+//! The TLS accept loop: tokio-rustls + hyper-util (HTTP/1.1 and h2), with a connection limit, a
+//! handshake deadline, a header-read timeout and graceful shutdown: from `drain` on, every HTTP/2 connection, open or
 //! new, gets a GOAWAY while the listener still accepts (HTTP/1 connections close after their next
 //! response, see serve.rs); from `shutdown` on, nothing is accepted and every connection task,
 //! handshakes included, gets up to `shutdown_grace` to finish.
@@ -13,6 +13,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -25,11 +26,23 @@ use tokio_util::task::TaskTracker;
 /// the client always closes first.
 pub const MIN_KEEP_ALIVE_IDLE: Duration = Duration::from_secs(120);
 
+/// Default for [`ServerOptions::max_connections`]: far above what the apiserver opens (a few
+/// per replica), and small enough that that many idle TLS connections fit in the Pod's memory
+/// limit with room to spare (docs/reliability.md has the measurement).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
     /// Deadline for the TLS handshake; for an HTTP/1 request's headers, this or
-    /// [`MIN_KEEP_ALIVE_IDLE`], whichever is longer.
+    /// `keep_alive_idle`, whichever is longer.
     pub header_read_timeout: Duration,
+    /// The least time an HTTP/1 connection may wait for its next request's headers;
+    /// [`MIN_KEEP_ALIVE_IDLE`] except in tests.
+    pub keep_alive_idle: Duration,
+    /// Most connections open at once, handshakes included (0: no limit). Beyond it the
+    /// listener stops accepting, so new connections wait in the kernel's backlog until one
+    /// closes, instead of each costing a file descriptor and a TLS session.
+    pub max_connections: usize,
     /// Longest wait for in-flight requests once the listener is closed.
     pub shutdown_grace: Duration,
     /// Cancelled when shutdown begins (before `shutdown`): connections start closing
@@ -42,6 +55,8 @@ impl Default for ServerOptions {
     fn default() -> Self {
         Self {
             header_read_timeout: Duration::from_secs(5),
+            keep_alive_idle: MIN_KEEP_ALIVE_IDLE,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             shutdown_grace: Duration::from_secs(20),
             drain: None,
         }
@@ -67,7 +82,36 @@ pub async fn serve_tls(
         });
     }
     let tasks = TaskTracker::new();
+    let slots = (opts.max_connections > 0).then(|| Arc::new(Semaphore::new(opts.max_connections)));
+    // Logged once each time the limit is reached, not once per waiting connection.
+    let mut at_limit = false;
     loop {
+        let slot = match &slots {
+            None => None,
+            Some(slots) => match slots.clone().try_acquire_owned() {
+                Ok(p) => {
+                    at_limit = false;
+                    Some(p)
+                }
+                Err(_) => {
+                    if !at_limit {
+                        tracing::warn!(
+                            max_connections = opts.max_connections,
+                            "connection limit reached; new connections wait until one closes"
+                        );
+                        at_limit = true;
+                    }
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        p = slots.clone().acquire_owned() => match p {
+                            Ok(p) => Some(p),
+                            // Never closed while this loop runs.
+                            Err(_) => break,
+                        },
+                    }
+                }
+            },
+        };
         let (tcp, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
@@ -86,7 +130,10 @@ pub async fn serve_tls(
         let draining = draining.clone();
         let has_drain = opts.drain.is_some();
         let timeout = opts.header_read_timeout;
+        let keep_alive_idle = opts.keep_alive_idle;
         tasks.spawn(async move {
+            // Held until the connection ends.
+            let _slot = slot;
             let tls = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
@@ -110,7 +157,7 @@ pub async fn serve_tls(
             builder
                 .http1()
                 .timer(TokioTimer::new())
-                .header_read_timeout(timeout.max(MIN_KEEP_ALIVE_IDLE));
+                .header_read_timeout(timeout.max(keep_alive_idle));
             builder.http2().timer(TokioTimer::new());
             let conn = builder
                 .serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(app));
