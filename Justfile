@@ -114,6 +114,18 @@ manifests-dry-run kubeconfig:
 update-webhook-goldens:
     UPDATE_GOLDEN=1 cargo test -p osartifact-webhook --test router
 
+# Coverage-guided fuzzing (libFuzzer on stable Rust; see docs/testing.md#fuzzing): every target, or
+# those named, for SECONDS each. A crash fails the run and leaves its input under the target dir.
+[group('test')]
+fuzz seconds="180" *TARGETS:
+    bash fuzz/run.sh --seconds {{seconds}} {{TARGETS}}
+
+# What CI runs: the fuzz crate's formatting, then five seconds of each target.
+[group('test')]
+fuzz-smoke:
+    cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+    bash fuzz/run.sh --smoke
+
 # ==== Generate ====
 
 # Regenerate generated files (the CRD, also into the Helm chart's crds/).

@@ -4,7 +4,7 @@
 #
 # Usage: bash e2e/controlplane/install-tools.sh [step...]
 #   steps: apt node just rust go   (default: all of them, in that order)
-#     apt   Debian packages: nginx curl jq openssl ca-certificates (apt-get update only if one is missing)
+#     apt   Debian packages: nginx curl jq openssl ca-certificates g++ (libFuzzer for `just fuzz`; apt-get update only if one is missing)
 #     node  the one-node cluster's Debian packages (containerd, runc, CNI plugins, iptables, skopeo,
 #           the builder pod's tools: xorriso, squashfs-tools, buildah, ...; versions in versions.env) and docker-registry unpacked into the cache (not installed:
 #           its package scripts would start a registry on the host)
@@ -15,7 +15,7 @@ set -euo pipefail
 
 JUST_VERSION=1.59.0
 GO_MIN=1.26
-APT_PACKAGES=(nginx curl jq openssl ca-certificates)
+APT_PACKAGES=(nginx curl jq openssl ca-certificates g++)
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=versions.env
 source "$here/versions.env"

@@ -265,7 +265,10 @@ fn push_children<'a>(s: &'a mut JSONSchemaProps, stack: &mut Vec<&'a mut JSONSch
 /// Paths of fields in `value` (an OSArtifact as JSON) that the CRD schema does not know: the
 /// apiserver prunes them, and kubectl's strict field validation reports them as errors.
 pub fn unknown_fields(value: &Value) -> Vec<String> {
-    let schema = schema_json();
+    // Generating the CRD takes tens of milliseconds, and `check -f` asks once per document
+    // (fuzzing `check` ran 5 inputs a second).
+    static SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let schema = SCHEMA.get_or_init(schema_json);
     let mut out = Vec::new();
     // Only spec and status are ours; metadata, apiVersion and kind are checked by the apiserver.
     for section in ["spec", "status"] {
