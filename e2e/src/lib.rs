@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod audit;
 pub mod builder_images;
 pub mod controlplane;
+pub mod drill;
 pub mod env;
 pub mod files;
 pub mod gitops;

@@ -1,0 +1,592 @@
+//! Failure drills on the one-node cluster, with real builds in flight: components killed with
+//! SIGKILL and started again (etcd, the apiserver, the kubelet, containerd), the operator's
+//! process killed mid-build and mid-export (its container restarts) or frozen (cut off from the
+//! apiserver), a webhook replica killed while reviews keep coming. After each: every artifact
+//! reaches the phase it should, no builder pod or exporter Job was made twice, no child is left
+//! without its owner, no phase went backwards, and the Events tell the story.
+//!
+//! Drills run one at a time (they take down what every test shares); each uses its own
+//! namespace.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use osartifact_e2e::artifacts::events;
+use osartifact_e2e::builder_images::OS_CORE;
+use osartifact_e2e::identity::SYSTEM_NAMESPACE;
+use osartifact_e2e::node::busybox_image;
+use osartifact_e2e::wait::poll;
+use osartifact_e2e::{Ns, drill, env};
+use serde_json::Value;
+
+osartifact_e2e::cluster_namespaces!();
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Bound on a build of the small OS plus the drill's sleeps, on a busy 2-core machine.
+const DONE_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// An ISO artifact whose build first sleeps `build_s` seconds (an importer) and whose exporter
+/// sleeps `export_s` seconds, so a drill can strike mid-build and mid-export.
+fn artifact(name: &str, build_s: u32, export_s: u32) -> String {
+    let bb = busybox_image();
+    format!(
+        r#"apiVersion: build.kairos.io/v1alpha2
+kind: OSArtifact
+metadata: {{name: {name}}}
+spec:
+  imageName: {OS_CORE}
+  iso: true
+  importers:
+  - name: wait
+    image: {bb}
+    command: ["sleep", "{build_s}"]
+  exporters:
+  - template:
+      spec:
+        restartPolicy: Never
+        containers:
+        - name: upload
+          image: {bb}
+          command: ["sh", "-ec", "sleep {export_s}; ls /artifacts"]
+          volumeMounts:
+          - {{name: artifacts, mountPath: /artifacts, readOnly: true}}
+"#
+    )
+}
+
+fn rank(phase: &str) -> u8 {
+    match phase {
+        "" => 0,
+        "Pending" => 1,
+        "Building" => 2,
+        "Exporting" => 3,
+        _ => 4,
+    }
+}
+
+/// What a watcher saw in a namespace, polling through whatever the drill takes down.
+#[derive(Default, Debug)]
+struct Seen {
+    /// Each artifact's phases in the order seen (repeats folded).
+    phases: BTreeMap<String, Vec<String>>,
+    /// UIDs of each builder pod, exporter Job and exporter pod name.
+    uids: BTreeMap<String, BTreeSet<String>>,
+}
+
+struct Watcher {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Seen>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watcher {
+    fn start(ns: &Ns) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let (s2, seen2, name) = (stop.clone(), seen.clone(), ns.name.clone());
+        let thread = std::thread::spawn(move || {
+            let k = env().k();
+            while !s2.load(Ordering::SeqCst) {
+                let out = k.run(&[
+                    "get",
+                    "osartifacts,pods,jobs",
+                    "-n",
+                    &name,
+                    "-o",
+                    "json",
+                    "--request-timeout=5s",
+                ]);
+                if let Ok(out) = out
+                    && out.success
+                    && let Ok(v) = serde_json::from_str::<Value>(&out.stdout)
+                {
+                    let mut seen = seen2.lock().unwrap_or_else(|e| e.into_inner());
+                    for o in v["items"].as_array().cloned().unwrap_or_default() {
+                        let n = o["metadata"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string();
+                        match o["kind"].as_str() {
+                            Some("OSArtifact") => {
+                                let p = o["status"]["phase"].as_str().unwrap_or_default();
+                                let list = seen.phases.entry(n).or_default();
+                                if list.last().map(String::as_str) != Some(p) {
+                                    list.push(p.to_string());
+                                }
+                            }
+                            Some(_) => {
+                                // Exporter pods are named after their Job: key them by the Job.
+                                let key =
+                                    match o["metadata"]["labels"]["batch.kubernetes.io/job-name"]
+                                        .as_str()
+                                    {
+                                        Some(job) => format!("pod of {job}"),
+                                        None => format!(
+                                            "{} {n}",
+                                            o["kind"].as_str().unwrap_or_default()
+                                        ),
+                                    };
+                                let uid = o["metadata"]["uid"].as_str().unwrap_or_default();
+                                seen.uids.entry(key).or_default().insert(uid.to_string());
+                            }
+                            None => {}
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        });
+        Self {
+            stop,
+            seen,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) -> Seen {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        std::mem::take(&mut *self.seen.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn apply(ns: &Ns, yaml: &str) {
+    let out = ns.k_stdin(&["apply", "-f", "-"], Some(yaml));
+    assert!(out.success, "{out}");
+}
+
+/// Waits (polling through outages) until `pred` holds for artifact `name`.
+fn wait_artifact(
+    ns: &Ns,
+    name: &str,
+    desc: &str,
+    timeout: Duration,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let k = ns.env.k();
+    let r = poll(desc, timeout, |last| {
+        let out = k.run(&[
+            "get",
+            "osartifact",
+            name,
+            "-n",
+            &ns.name,
+            "-o",
+            "json",
+            "--request-timeout=5s",
+        ])?;
+        if !out.success {
+            *last = out.all();
+            return Ok(None);
+        }
+        let v: Value = serde_json::from_str(&out.stdout)?;
+        *last = v["status"].to_string();
+        Ok(pred(&v).then_some(v))
+    });
+    r.unwrap_or_else(|e| panic!("{e:#} (namespace {})", ns.name))
+}
+
+fn phase(v: &Value) -> &str {
+    v["status"]["phase"].as_str().unwrap_or_default()
+}
+
+/// The builder pod's first step is running (the importer sleeping): mid-build.
+fn wait_mid_build(ns: &Ns, name: &str) {
+    let pod = format!("{name}-build");
+    let k = ns.env.k();
+    poll(
+        &format!("{pod} running its first step"),
+        DONE_TIMEOUT,
+        |last| {
+            let out = k.run(&["get", "pod", &pod, "-n", &ns.name, "-o", "json"])?;
+            *last = out.all();
+            if !out.success {
+                return Ok(None);
+            }
+            let v: Value = serde_json::from_str(&out.stdout)?;
+            let running = v["status"]["initContainerStatuses"]
+                .as_array()
+                .is_some_and(|a| {
+                    a.iter()
+                        .any(|c| c["name"] == "wait" && c["state"]["running"].is_object())
+                });
+            Ok(running.then_some(()))
+        },
+    )
+    .unwrap();
+}
+
+/// Every artifact ended as `want`, each phase list only moved forward, one builder pod, one
+/// exporter Job and one exporter pod at most per artifact, every child owned by a live
+/// artifact, and the Events name each transition. Returns the Events by artifact.
+fn assert_story(ns: &Ns, seen: &Seen, want: &[(&str, &str)]) -> BTreeMap<String, Vec<String>> {
+    let mut stories = BTreeMap::new();
+    for (name, final_phase) in want {
+        let a = ns.get(&["osartifact", name]).unwrap();
+        assert_eq!(phase(&a), *final_phase, "{name}: {:#}", a["status"]);
+        let mut phases = seen.phases.get(*name).cloned().unwrap_or_default();
+        // The watcher may have stopped between its last look and the final phase.
+        if phases.last().map(String::as_str) != Some(phase(&a)) {
+            phases.push(phase(&a).to_string());
+        }
+        assert!(
+            phases.windows(2).all(|w| rank(&w[0]) <= rank(&w[1])),
+            "{name}: a phase went backwards: {phases:?}"
+        );
+        assert_eq!(
+            phases.last().map(String::as_str),
+            Some(*final_phase),
+            "{phases:?}"
+        );
+        for key in [
+            format!("Pod {name}-build"),
+            format!("Job {name}-export-0"),
+            format!("pod of {name}-export-0"),
+        ] {
+            let n = seen.uids.get(&key).map_or(0, BTreeSet::len);
+            assert!(
+                n <= 1,
+                "{key} was made {n} times: {:?}",
+                seen.uids.get(&key)
+            );
+        }
+        assert_eq!(
+            seen.uids
+                .get(&format!("Pod {name}-build"))
+                .map_or(0, BTreeSet::len),
+            1,
+            "{name}: {:?}",
+            seen.uids
+        );
+        let ev = events(ns, name);
+        stories.insert(name.to_string(), ev);
+    }
+    // No orphan: every child carrying an artifact label is owned by that artifact, alive.
+    let live: BTreeMap<String, String> = ns.get(&["osartifacts"]).unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["metadata"]["uid"].as_str().unwrap().to_string(),
+                a["metadata"]["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let children = ns
+        .get(&[
+            "pods,jobs,configmaps,secrets,persistentvolumeclaims",
+            "-l",
+            "build.kairos.io/artifact-uid",
+        ])
+        .unwrap();
+    let children = children["items"].as_array().unwrap();
+    assert!(!children.is_empty());
+    for c in children {
+        let what = format!("{} {}", c["kind"], c["metadata"]["name"]);
+        let uid = c["metadata"]["labels"]["build.kairos.io/artifact-uid"]
+            .as_str()
+            .unwrap();
+        let kind = c["kind"].as_str().unwrap_or_default();
+        // Exporter pods belong to their Job, which the artifact owns.
+        if kind == "Pod" && c["metadata"]["labels"]["batch.kubernetes.io/job-name"].is_string() {
+            continue;
+        }
+        assert!(live.contains_key(uid), "{what}: its artifact {uid} is gone");
+        let owners = c["metadata"]["ownerReferences"].to_string();
+        assert!(
+            owners.contains(uid),
+            "{what} not owned by its artifact: {owners}"
+        );
+    }
+    stories
+}
+
+fn operator_pod() -> Value {
+    let k = env().k();
+    let out = k
+        .run(&[
+            "get",
+            "pods",
+            "-n",
+            SYSTEM_NAMESPACE,
+            "-l",
+            "app.kubernetes.io/name=osartifact-operator",
+            "-o",
+            "json",
+        ])
+        .unwrap();
+    assert!(out.success, "{out}");
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{v:#}");
+    items[0].clone()
+}
+
+fn restarts(pod: &Value) -> u64 {
+    pod["status"]["containerStatuses"][0]["restartCount"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// The one operator process of this run's pods.
+fn operator_pid() -> u32 {
+    poll("the operator's process", Duration::from_secs(120), |last| {
+        let p = drill::pod_processes("osartifact-operator");
+        *last = format!("{p:?}");
+        Ok((p.len() == 1).then(|| p[0]))
+    })
+    .unwrap()
+}
+
+/// Waits until the apiserver answers /readyz again.
+fn wait_apiserver() {
+    let k = env().k();
+    poll("kube-apiserver /readyz", Duration::from_secs(120), |last| {
+        let out = k.run(&["get", "--raw", "/readyz", "--request-timeout=5s"])?;
+        *last = out.all();
+        Ok(out.success.then_some(()))
+    })
+    .unwrap();
+}
+
+fn print_story(drill: &str, took: Duration, seen: &Seen, stories: &BTreeMap<String, Vec<String>>) {
+    eprintln!(
+        "[drill] {drill}: {:.1}s; phases {:?}",
+        took.as_secs_f64(),
+        seen.phases
+    );
+    for (a, ev) in stories {
+        eprintln!("[drill]   {a}: {}", ev.join(" | "));
+    }
+}
+
+#[test]
+fn operator_killed_mid_build_and_mid_export() {
+    let e = env();
+    let _s = serial();
+    let ns = e.namespace("drill-operator");
+    let w = Watcher::start(&ns);
+    let started = Instant::now();
+    let before = restarts(&operator_pod());
+    apply(&ns, &artifact("kill-op", 10, 10));
+    wait_mid_build(&ns, "kill-op");
+    drill::kill9(operator_pid()).unwrap();
+    // The kubelet restarts the container; the new process finds the build in flight.
+    wait_artifact(&ns, "kill-op", "Exporting", DONE_TIMEOUT, |v| {
+        phase(v) == "Exporting"
+    });
+    assert!(
+        restarts(&operator_pod()) > before,
+        "{:#}",
+        operator_pod()["status"]
+    );
+    let mid = restarts(&operator_pod());
+    drill::kill9(operator_pid()).unwrap();
+    wait_artifact(&ns, "kill-op", "Ready", DONE_TIMEOUT, |v| {
+        matches!(phase(v), "Ready" | "Error")
+    });
+    assert!(restarts(&operator_pod()) > mid);
+    let seen = w.finish();
+    let stories = assert_story(&ns, &seen, &[("kill-op", "Ready")]);
+    print_story(
+        "operator kill -9 mid-build and mid-export",
+        started.elapsed(),
+        &seen,
+        &stories,
+    );
+}
+
+#[test]
+fn operator_frozen_while_its_build_finishes() {
+    let e = env();
+    let _s = serial();
+    let ns = e.namespace("drill-freeze");
+    let w = Watcher::start(&ns);
+    let started = Instant::now();
+    apply(&ns, &artifact("frozen", 3, 1));
+    wait_mid_build(&ns, "frozen");
+    let pid = operator_pid();
+    let before = restarts(&operator_pod());
+    drill::freeze(pid).unwrap();
+    // Frozen for less than the liveness probe's patience (3 x 20 s): the build and the
+    // exporter finish meanwhile, unseen; the watch events queue up in the socket.
+    std::thread::sleep(Duration::from_secs(25));
+    let mid = ns.get(&["osartifact", "frozen"]).unwrap();
+    drill::thaw(pid).unwrap();
+    assert_eq!(
+        phase(&mid),
+        "Building",
+        "nobody reconciled while frozen: {:#}",
+        mid["status"]
+    );
+    wait_artifact(&ns, "frozen", "Ready", DONE_TIMEOUT, |v| {
+        matches!(phase(v), "Ready" | "Error")
+    });
+    let seen = w.finish();
+    let stories = assert_story(&ns, &seen, &[("frozen", "Ready")]);
+    eprintln!(
+        "[drill] operator restarts during the freeze: {}",
+        restarts(&operator_pod()) - before
+    );
+    print_story(
+        "operator frozen 25 s (SIGSTOP/SIGCONT)",
+        started.elapsed(),
+        &seen,
+        &stories,
+    );
+}
+
+/// Kills a control-plane or node component with SIGKILL mid-build and starts it again after
+/// `down`; the artifacts must then finish as if nothing happened.
+fn component_drill(prefix: &str, program: &str, arg: &str, log: &str, down: Duration) {
+    let e = env();
+    let _s = serial();
+    let ns = e.namespace(prefix);
+    let w = Watcher::start(&ns);
+    let started = Instant::now();
+    apply(&ns, &artifact("a", 12, 1));
+    wait_mid_build(&ns, "a");
+    let pid = drill::child(program, arg).unwrap();
+    let also = drill::children(pid);
+    drill::kill_and_restart(pid, program, &e.log_dir.join(log), &also, down).unwrap();
+    wait_apiserver();
+    wait_artifact(&ns, "a", "Ready", DONE_TIMEOUT, |v| {
+        matches!(phase(v), "Ready" | "Error")
+    });
+    let seen = w.finish();
+    let stories = assert_story(&ns, &seen, &[("a", "Ready")]);
+    print_story(
+        &format!("{program} kill -9, down {down:?}"),
+        started.elapsed(),
+        &seen,
+        &stories,
+    );
+}
+
+#[test]
+fn etcd_killed_and_restarted_mid_build() {
+    component_drill(
+        "drill-etcd",
+        "etcd",
+        "--data-dir",
+        "etcd.log",
+        Duration::from_secs(5),
+    );
+}
+
+#[test]
+fn apiserver_killed_and_restarted_mid_build() {
+    component_drill(
+        "drill-apiserver",
+        "kube-apiserver",
+        "--etcd-servers",
+        "kube-apiserver.log",
+        Duration::from_secs(5),
+    );
+}
+
+#[test]
+fn kubelet_killed_and_restarted_mid_build() {
+    component_drill(
+        "drill-kubelet",
+        "kubelet",
+        "--node-ip",
+        "kubelet.log",
+        Duration::from_secs(5),
+    );
+}
+
+#[test]
+fn a_webhook_replica_killed_the_other_keeps_answering() {
+    let e = env();
+    let _s = serial();
+    let ns = e.namespace("drill-webhook");
+    let pids = poll("both webhook processes", Duration::from_secs(120), |last| {
+        let p = drill::pod_processes("osartifact-webhook");
+        *last = format!("{p:?}");
+        Ok((p.len() == 2).then_some(p))
+    })
+    .unwrap();
+    let obj = |i: usize| {
+        format!(
+            "apiVersion: build.kairos.io/v1alpha2\nkind: OSArtifact\nmetadata: {{name: r{i}}}\nspec: {{imageName: \"{OS_CORE}\", iso: true}}\n"
+        )
+    };
+    let victim = pids[0];
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(2));
+        drill::kill9(victim).unwrap();
+        Instant::now()
+    });
+    let start = Instant::now();
+    let mut results: Vec<(Instant, bool, String)> = Vec::new();
+    // Reviews for 25 s: the kill, the container's restart and its readiness fall in it.
+    while start.elapsed() < Duration::from_secs(25) {
+        let out = ns.k_stdin(
+            &["create", "--dry-run=server", "-f", "-"],
+            Some(&obj(results.len())),
+        );
+        results.push((Instant::now(), out.success, out.to_string()));
+    }
+    let killed_at = killer.join().unwrap();
+    let r = e
+        .k()
+        .run(&[
+            "rollout",
+            "status",
+            "-n",
+            SYSTEM_NAMESPACE,
+            "deployment/osartifact-webhook",
+            "--timeout=120s",
+        ])
+        .unwrap();
+    assert!(r.success, "{r}");
+    let after: Vec<_> = results.iter().filter(|(t, _, _)| *t > killed_at).collect();
+    let answered = after
+        .iter()
+        .filter(|(t, ok, _)| *ok && t.duration_since(killed_at) < Duration::from_secs(10))
+        .count();
+    let failures: Vec<_> = results.iter().filter(|(_, ok, _)| !ok).collect();
+    eprintln!(
+        "[drill] webhook replica kill -9: {} reviews, {} failed, {answered} answered in the 10 s after the kill",
+        results.len(),
+        failures.len()
+    );
+    for (t, _, msg) in &failures {
+        eprintln!(
+            "[drill]   {:.1}s after the kill: {}",
+            t.duration_since(killed_at).as_secs_f64(),
+            msg.lines().last().unwrap_or_default()
+        );
+    }
+    assert!(results.len() > 20, "only {} reviews", results.len());
+    assert!(answered >= 5, "the other replica did not keep answering");
+    // A review that failed did so calling the dead replica, never as a wrong answer.
+    for (_, _, msg) in &failures {
+        assert!(msg.contains("failed calling webhook"), "{msg}");
+    }
+    // Once both are Ready again, nothing fails.
+    for i in 0..10 {
+        let out = ns.k_stdin(
+            &["create", "--dry-run=server", "-f", "-"],
+            Some(&obj(1000 + i)),
+        );
+        assert!(out.success, "{out}");
+    }
+}
