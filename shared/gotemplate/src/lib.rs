@@ -602,6 +602,34 @@ mod tests {
         assert!(ok.is_ok(), "{ok:?}");
     }
 
+    /// Found by fuzzing: a precision above 65,535 made Rust's formatter panic. Expected
+    /// outputs are Go's (tests/oracle).
+    #[test]
+    fn float_precision_beyond_rusts_formatter() {
+        const EXACT: &str = "1000000000000000055511151231257827021181583404541015625";
+        assert_eq!(
+            run("{{printf \"%.10000000d\" .1}}").unwrap(),
+            format!("%!d(float64=0.{EXACT})")
+        );
+        let zeros = |n: usize| "0".repeat(n);
+        assert_eq!(
+            run("{{printf \"%.70000f\" .1}}").unwrap(),
+            format!("0.{EXACT}{}", zeros(70_000 - EXACT.len()))
+        );
+        assert_eq!(
+            run("{{printf \"%.70000e\" .1}}").unwrap(),
+            format!("1.{}{}e-01", &EXACT[1..], zeros(70_000 - (EXACT.len() - 1)))
+        );
+        assert_eq!(
+            run("{{printf \"%.70000g\" .1}}").unwrap(),
+            format!("0.{EXACT}")
+        );
+        assert_eq!(
+            run("{{printf \"%.66000f\" -2.5}}").unwrap(),
+            format!("-2.5{}", zeros(65_999))
+        );
+    }
+
     fn deep_cases() -> Vec<(String, Result<&'static str, &'static str>)> {
         let paren = |n: usize| format!("{{{{{}1{}}}}}", "(".repeat(n), ")".repeat(n));
         vec![

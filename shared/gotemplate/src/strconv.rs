@@ -567,6 +567,11 @@ fn fmt_f(out: &mut String, neg: bool, d: &Digits, prec: i32) {
     }
 }
 
+/// More fractional digits than any double's exact decimal expansion has (1,074).
+const MAX_EXACT_FRACTION: usize = 1100;
+/// More significant digits than any double's exact decimal expansion has (767).
+const MAX_EXACT_DIGITS: usize = 800;
+
 /// Go's `strconv.FormatFloat(v, fmt, prec, 64)`.
 pub(crate) fn format_float(v: f64, fmt: u8, prec: i32) -> String {
     if v.is_nan() {
@@ -603,15 +608,31 @@ pub(crate) fn format_float(v: f64, fmt: u8, prec: i32) -> String {
                 if neg {
                     out.push('-');
                 }
-                out.push_str(&format!("{:.*}", prec as usize, a));
+                // Rust's formatter panics on a precision above u16::MAX, which Go's `%.70000f`
+                // asks for (found by fuzzing). A double's exact expansion ends within 1,074
+                // fractional digits, so every digit past MAX_EXACT_FRACTION is a zero.
+                let prec = prec as usize;
+                out.push_str(&format!("{:.*}", prec.min(MAX_EXACT_FRACTION), a));
+                out.extend(std::iter::repeat_n(
+                    '0',
+                    prec.saturating_sub(MAX_EXACT_FRACTION),
+                ));
                 return out;
             }
-            b'e' | b'E' => digits_from_exp(&format!("{:.*e}", prec as usize, a)),
+            // A double has at most 767 significant decimal digits, so a longer mantissa is
+            // exact zeros, which `digits_from_exp` drops and the writers pad back.
+            b'e' | b'E' => {
+                digits_from_exp(&format!("{:.*e}", (prec as usize).min(MAX_EXACT_DIGITS), a))
+            }
             _ => {
                 if prec == 0 {
                     prec = 1;
                 }
-                digits_from_exp(&format!("{:.*e}", (prec - 1) as usize, a))
+                digits_from_exp(&format!(
+                    "{:.*e}",
+                    ((prec - 1) as usize).min(MAX_EXACT_DIGITS),
+                    a
+                ))
             }
         }
     };
