@@ -274,6 +274,11 @@ fn assert_story(ns: &Ns, seen: &Seen, want: &[(&str, &str)]) -> BTreeMap<String,
             seen.uids
         );
         let ev = events(ns, name);
+        // The story, each transition told once: a restarted operator does not tell it again.
+        for reason in ["Normal Building:", "Normal Exporting:", "Normal Ready:"] {
+            let n = ev.iter().filter(|e| e.starts_with(reason)).count();
+            assert_eq!(n, 1, "{name}: {reason} {n} times: {ev:#?}");
+        }
         stories.insert(name.to_string(), ev);
     }
     // No orphan: every child carrying an artifact label is owned by that artifact, alive.
