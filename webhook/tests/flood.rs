@@ -18,7 +18,7 @@ use osartifact_webhook::tls::install_crypto_provider;
 
 const BIN: &str = env!("CARGO_BIN_EXE_osartifact-webhook");
 /// The flood stops opening connections after this long, however far it got.
-const FLOOD_FOR: Duration = Duration::from_secs(20);
+const FLOOD_FOR: Duration = Duration::from_secs(10);
 
 struct Kill(Child);
 
