@@ -564,7 +564,7 @@ fn rbac_is_least_privilege() {
     expect_rules(
         find(&objs, "ClusterRole", "osartifact-operator"),
         &[
-            ("build.kairos.io", "osartifacts", "get list watch", ""),
+            ("build.kairos.io", "osartifacts", "list watch", ""),
             ("build.kairos.io", "osartifacts/status", "patch", ""),
             ("build.kairos.io", "osartifacts/finalizers", "update", ""),
             ("", "pods", "get list watch create patch delete", ""),
@@ -585,7 +585,7 @@ fn rbac_is_least_privilege() {
         &[(
             "coordination.k8s.io",
             "leases",
-            "get list watch create update patch",
+            "get create patch",
             "",
         )],
     );

@@ -465,23 +465,6 @@ fn every_verb_granted_to_the_operator_is_needed() {
 /// Verbs of the operator's roles that no scenario here shows as needed, and why (see
 /// docs/testing.md).
 const NO_SCENARIO: &[(&str, &str)] = &[
-    // No use found: candidates for removal from the manifests and the Helm chart.
-    (
-        "osartifact-operator: get osartifacts",
-        "listed and watched, status written by apply",
-    ),
-    (
-        "osartifact-operator-leader-election: list leases",
-        "the lease manager gets its Lease",
-    ),
-    (
-        "osartifact-operator-leader-election: watch leases",
-        "the lease manager gets its Lease",
-    ),
-    (
-        "osartifact-operator-leader-election: update leases",
-        "the lease manager patches",
-    ),
     // Needed where these scenarios do not reach, or only for timeliness.
     (
         "osartifact-operator: watch configmaps",
