@@ -582,12 +582,7 @@ fn rbac_is_least_privilege() {
     );
     expect_rules(
         find(&objs, "Role", "osartifact-operator-leader-election"),
-        &[(
-            "coordination.k8s.io",
-            "leases",
-            "get create patch",
-            "",
-        )],
+        &[("coordination.k8s.io", "leases", "get create patch", "")],
     );
     expect_rules(
         find(&objs, "ClusterRole", "osartifact-webhook"),
