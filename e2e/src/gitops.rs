@@ -148,3 +148,107 @@ pub fn without_helm_labels(o: &Value) -> Value {
     }
     o
 }
+
+/// The Secret the self-managed webhook keeps its CA and serving certificate in.
+pub const WEBHOOK_SECRET: &str = "osartifact-webhook-tls";
+
+/// The flags naming what the self-managed webhook manages (as manifests/webhook passes them),
+/// plus `localhost`, the name the configurations call it by on the loopback control plane.
+pub fn self_managed_args() -> Vec<String> {
+    vec![
+        format!("--namespace={}", crate::identity::SYSTEM_NAMESPACE),
+        format!("--cert-secret={WEBHOOK_SECRET}"),
+        "--service=osartifact-webhook".into(),
+        "--webhook-configs=validating:osartifact-validating,mutating:osartifact-mutating".into(),
+        "--extra-dns-name=localhost".into(),
+    ]
+}
+
+/// Writes `docs` as one multi-document YAML (JSON documents) file.
+pub fn write_docs(path: &Path, docs: &[Value]) -> Result<()> {
+    let text: Vec<String> = docs.iter().map(Value::to_string).collect();
+    std::fs::write(path, text.join("\n---\n"))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The caBundle of the validating and the mutating configuration (empty when not written).
+pub fn ca_bundles(k: &crate::kubectl::Kubectl) -> Result<Vec<String>> {
+    [
+        "validatingwebhookconfiguration/osartifact-validating",
+        "mutatingwebhookconfiguration/osartifact-mutating",
+    ]
+    .iter()
+    .map(|kind| {
+        let c = k.get_json(&[kind])?;
+        Ok(c["webhooks"][0]["clientConfig"]["caBundle"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
+    })
+    .collect()
+}
+
+/// The webhook as a local process in its default self-managed mode, serving on `port`: it
+/// creates its Secret and writes caBundle into the configurations. Returns once it is ready and
+/// both bundles are written, with them. It looks at its Secret every 2 s (the default is ten
+/// minutes), so a rotation reaches it within seconds.
+pub fn start_self_managed_webhook(
+    e: &crate::env::Env,
+    name: &str,
+    port: u16,
+) -> Result<(crate::procs::Proc, Vec<String>)> {
+    let mut cmd = Command::new(paths::product_binary("osartifact-webhook")?);
+    let admin = crate::procs::free_port()?;
+    cmd.arg("serve")
+        .arg(format!("--listen=127.0.0.1:{port}"))
+        .arg(format!("--admin-listen=127.0.0.1:{admin}"))
+        .arg("--self-managed-certs=true")
+        .args(self_managed_args())
+        .arg("--cert-check-interval=2s")
+        .arg("--shutdown-delay=0s")
+        .env("KUBECONFIG", &e.webhook_id.kubeconfig)
+        .env("RUST_LOG", "info");
+    let mut webhook = crate::procs::Proc::spawn(name, cmd, &e.log_dir.join(format!("{name}.log")))?;
+    webhook.wait_http(admin, "/readyz", std::time::Duration::from_secs(60), |c| {
+        c == 200
+    })?;
+    let k = e.k();
+    let bundles = crate::wait::poll(
+        "caBundle written",
+        std::time::Duration::from_secs(30),
+        |_| {
+            let b = ca_bundles(&k)?;
+            Ok(b.iter().all(|x| !x.is_empty()).then_some(b))
+        },
+    )?;
+    Ok((webhook, bundles))
+}
+
+/// Rotates the webhook's CA as the webhook does when it nears its end (a renewal window longer
+/// than its whole life starts the rotation now), and waits for both configurations to carry a
+/// bundle other than `before`.
+pub fn rotate_ca(e: &crate::env::Env, before: &[String]) -> Result<()> {
+    let out = Command::new(paths::product_binary("osartifact-webhook")?)
+        .args(["certs", "ensure"])
+        .args(self_managed_args())
+        .args(["--ca-renew-before=3651d", "--ca-overlap=0s"])
+        .env("KUBECONFIG", &e.webhook_id.kubeconfig)
+        .output()
+        .context("running osartifact-webhook certs ensure")?;
+    if !out.status.success() {
+        bail!(
+            "certs ensure failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let k = e.k();
+    crate::wait::poll(
+        "the new caBundle",
+        std::time::Duration::from_secs(30),
+        |_| {
+            let b = ca_bundles(&k)?;
+            Ok((b != before && b.iter().all(|x| !x.is_empty())).then_some(()))
+        },
+    )
+}

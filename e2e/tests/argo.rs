@@ -12,50 +12,14 @@
 //!
 //! As on the whole loopback control plane, the configurations call the webhook by URL.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use osartifact_e2e::gitops::{self, parse_yaml};
-use osartifact_e2e::identity::SYSTEM_NAMESPACE;
-use osartifact_e2e::procs::{Proc, free_port};
-use osartifact_e2e::wait::poll;
+use osartifact_e2e::procs::free_port;
 use osartifact_e2e::{env, paths};
 use serde_json::{Value, json};
-
-const SECRET: &str = "osartifact-webhook-tls";
-
-fn target_args() -> Vec<String> {
-    vec![
-        format!("--namespace={SYSTEM_NAMESPACE}"),
-        format!("--cert-secret={SECRET}"),
-        "--service=osartifact-webhook".into(),
-        "--webhook-configs=validating:osartifact-validating,mutating:osartifact-mutating".into(),
-        "--extra-dns-name=localhost".into(),
-    ]
-}
-
-fn write_docs(path: &Path, docs: &[Value]) {
-    let text: Vec<String> = docs.iter().map(Value::to_string).collect();
-    std::fs::write(path, text.join("\n---\n")).expect("write");
-}
-
-fn ca_bundles() -> Vec<String> {
-    let k = env().k();
-    [
-        "validatingwebhookconfiguration/osartifact-validating",
-        "mutatingwebhookconfiguration/osartifact-mutating",
-    ]
-    .iter()
-    .map(|kind| {
-        let c = k.get_json(&[kind]).expect("configuration");
-        c["webhooks"][0]["clientConfig"]["caBundle"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    })
-    .collect()
-}
 
 /// Argo CD's diff of every object in `files` against the live objects: `(key, paths)` of each
 /// object Argo CD would show OutOfSync.
@@ -140,34 +104,15 @@ fn argo_cd_three_way_diff_finds_everything_in_sync_without_ignore_differences() 
         }
     }
     let install_file = dir.join("osartifact.yaml");
-    write_docs(&install_file, &install);
+    gitops::write_docs(&install_file, &install).expect("write");
     // Argo CD's default sync: kubectl apply, client-side.
     e.k()
         .run(&["apply", "-f", &install_file.display().to_string()])
         .and_then(|o| o.ok())
         .expect("sync of the install");
 
-    let mut cmd = Command::new(paths::product_binary("osartifact-webhook").expect("webhook"));
-    let admin = free_port().expect("port");
-    cmd.arg("serve")
-        .arg(format!("--listen=127.0.0.1:{port}"))
-        .arg(format!("--admin-listen=127.0.0.1:{admin}"))
-        .arg("--self-managed-certs=true")
-        .args(target_args())
-        .arg("--cert-check-interval=2s")
-        .arg("--shutdown-delay=0s")
-        .env("KUBECONFIG", &e.webhook_id.kubeconfig)
-        .env("RUST_LOG", "info");
-    let mut webhook =
-        Proc::spawn("webhook-argo", cmd, &e.log_dir.join("webhook-argo.log")).expect("webhook");
-    webhook
-        .wait_http(admin, "/readyz", Duration::from_secs(60), |c| c == 200)
-        .expect("webhook ready");
-    let bundles = poll("caBundle written", Duration::from_secs(30), |_| {
-        let b = ca_bundles();
-        Ok(b.iter().all(|x| !x.is_empty()).then_some(b))
-    })
-    .expect("caBundle");
+    let (webhook, bundles) =
+        gitops::start_self_managed_webhook(e, "webhook-argo", port).expect("webhook");
     drop(e.operator());
 
     // Each example as an Application of its own, in its own namespace.
@@ -187,7 +132,7 @@ fn argo_cd_three_way_diff_finds_everything_in_sync_without_ignore_differences() 
             o["metadata"]["namespace"] = json!(ns.name);
         }
         let out = dir.join(f.file_name().expect("file name"));
-        write_docs(&out, &docs);
+        gitops::write_docs(&out, &docs).expect("write");
         ns.k(&["apply", "-f", &out.display().to_string()])
             .ok()
             .expect("sync of an example");
@@ -235,23 +180,7 @@ fn argo_cd_three_way_diff_finds_everything_in_sync_without_ignore_differences() 
         .and_then(|o| o.ok())
         .expect("sync again");
 
-    let out = Command::new(paths::product_binary("osartifact-webhook").expect("webhook"))
-        .args(["certs", "ensure"])
-        .args(target_args())
-        .args(["--ca-renew-before=3651d", "--ca-overlap=0s"])
-        .env("KUBECONFIG", &e.webhook_id.kubeconfig)
-        .output()
-        .expect("certs ensure");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    poll("the new caBundle", Duration::from_secs(30), |_| {
-        let b = ca_bundles();
-        Ok((b != bundles && b.iter().all(|x| !x.is_empty())).then_some(()))
-    })
-    .expect("caBundle rotated");
+    gitops::rotate_ca(e, &bundles).expect("CA rotated");
 
     assert_eq!(out_of_sync(&all_files), vec![], "after the CA rotation");
     drop(webhook);

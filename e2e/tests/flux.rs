@@ -21,25 +21,11 @@ use std::time::Duration;
 
 use osartifact_e2e::gitops::{self, parse_yaml};
 use osartifact_e2e::identity::SYSTEM_NAMESPACE;
-use osartifact_e2e::procs::{Proc, free_port};
-use osartifact_e2e::wait::poll;
+use osartifact_e2e::procs::free_port;
 use osartifact_e2e::{env, paths};
 use serde_json::{Value, json};
 
-const SECRET: &str = "osartifact-webhook-tls";
-const CONFIGS: &str = "validating:osartifact-validating,mutating:osartifact-mutating";
-
-/// The flags naming what the self-managed webhook manages (as manifests/webhook passes them),
-/// plus `localhost`, the name the configurations call it by here.
-fn target_args() -> Vec<String> {
-    vec![
-        format!("--namespace={SYSTEM_NAMESPACE}"),
-        format!("--cert-secret={SECRET}"),
-        "--service=osartifact-webhook".into(),
-        format!("--webhook-configs={CONFIGS}"),
-        "--extra-dns-name=localhost".into(),
-    ]
-}
+use osartifact_e2e::gitops::WEBHOOK_SECRET as SECRET;
 
 fn kustomize(dir: &str) -> Vec<Value> {
     let out = Command::new(
@@ -57,11 +43,6 @@ fn kustomize(dir: &str) -> Vec<Value> {
         String::from_utf8_lossy(&out.stderr)
     );
     parse_yaml(&String::from_utf8_lossy(&out.stdout)).expect("kustomize output parses")
-}
-
-fn write_docs(path: &std::path::Path, docs: &[Value]) {
-    let text: Vec<String> = docs.iter().map(Value::to_string).collect();
-    std::fs::write(path, text.join("\n---\n")).expect("write");
 }
 
 /// One reconcile: `flux-apply -f` each file in order (each a Kustomization); returns
@@ -105,24 +86,6 @@ fn assert_all_unchanged(actions: &BTreeMap<String, String>, expected: usize, whe
     assert_eq!(actions.len(), expected, "{when}: {actions:?}");
 }
 
-fn ca_bundles() -> Vec<String> {
-    let k = env().k();
-    let mut out = Vec::new();
-    for kind in [
-        "validatingwebhookconfiguration/osartifact-validating",
-        "mutatingwebhookconfiguration/osartifact-mutating",
-    ] {
-        let c = k.get_json(&[kind]).expect("configuration");
-        out.push(
-            c["webhooks"][0]["clientConfig"]["caBundle"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-        );
-    }
-    out
-}
-
 #[test]
 fn flux_finds_no_drift_after_the_webhook_the_operator_and_a_ca_rotation() {
     let e = env();
@@ -143,7 +106,7 @@ fn flux_finds_no_drift_after_the_webhook_the_operator_and_a_ca_rotation() {
         }
     }
     let install_file = dir.join("osartifact.yaml");
-    write_docs(&install_file, &install);
+    gitops::write_docs(&install_file, &install).expect("write");
 
     // Each file of examples/ as a Kustomization of its own with its own targetNamespace:
     // several examples carry a Secret of the same name with different contents.
@@ -170,7 +133,7 @@ fn flux_finds_no_drift_after_the_webhook_the_operator_and_a_ca_rotation() {
         }
         example_objects += docs.len();
         let out = dir.join(f.file_name().expect("file name"));
-        write_docs(&out, &docs);
+        gitops::write_docs(&out, &docs).expect("write");
         example_files.push(out);
         namespaces.push(ns);
     }
@@ -188,28 +151,8 @@ fn flux_finds_no_drift_after_the_webhook_the_operator_and_a_ca_rotation() {
     );
 
     // The webhook in its default mode: it creates the Secret and writes caBundle.
-    let mut cmd = Command::new(paths::product_binary("osartifact-webhook").expect("webhook"));
-    let admin = free_port().expect("port");
-    cmd.arg("serve")
-        .arg(format!("--listen=127.0.0.1:{port}"))
-        .arg(format!("--admin-listen=127.0.0.1:{admin}"))
-        .arg("--self-managed-certs=true")
-        .args(target_args())
-        // Picks up the rotated Secret within seconds instead of the default ten minutes.
-        .arg("--cert-check-interval=2s")
-        .arg("--shutdown-delay=0s")
-        .env("KUBECONFIG", &e.webhook_id.kubeconfig)
-        .env("RUST_LOG", "info");
-    let mut webhook =
-        Proc::spawn("webhook-flux", cmd, &e.log_dir.join("webhook-flux.log")).expect("webhook");
-    webhook
-        .wait_http(admin, "/readyz", Duration::from_secs(60), |c| c == 200)
-        .expect("webhook ready");
-    let bundles = poll("caBundle written", Duration::from_secs(30), |_| {
-        let b = ca_bundles();
-        Ok(b.iter().all(|x| !x.is_empty()).then_some(b))
-    })
-    .expect("caBundle");
+    let (webhook, bundles) =
+        gitops::start_self_managed_webhook(e, "webhook-flux", port).expect("webhook");
     drop(e.operator());
 
     // The examples, then wait for the operator's status on every artifact.
@@ -242,19 +185,7 @@ fn flux_finds_no_drift_after_the_webhook_the_operator_and_a_ca_rotation() {
         .k()
         .get_json(&["secret", SECRET, "-n", SYSTEM_NAMESPACE])
         .expect("secret");
-    let out = Command::new(paths::product_binary("osartifact-webhook").expect("webhook"))
-        .args(["certs", "ensure"])
-        .args(target_args())
-        .args(["--ca-renew-before=3651d", "--ca-overlap=0s"])
-        .env("KUBECONFIG", &e.webhook_id.kubeconfig)
-        .output()
-        .expect("certs ensure");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    gitops::rotate_ca(e, &bundles).expect("CA rotated");
     let secret_after = e
         .k()
         .get_json(&["secret", SECRET, "-n", SYSTEM_NAMESPACE])
@@ -263,11 +194,6 @@ fn flux_finds_no_drift_after_the_webhook_the_operator_and_a_ca_rotation() {
         secret_before["data"]["ca.crt"], secret_after["data"]["ca.crt"],
         "the CA was rotated"
     );
-    poll("the new caBundle", Duration::from_secs(30), |_| {
-        let b = ca_bundles();
-        Ok((b != bundles && b.iter().all(|x| !x.is_empty())).then_some(()))
-    })
-    .expect("caBundle rotated");
     // Let the replica load the rotated Secret (its check interval is 2 s).
     std::thread::sleep(Duration::from_secs(5));
 
