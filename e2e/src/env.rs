@@ -5,7 +5,7 @@
 //! exit hook and PR_SET_PDEATHSIG (see `procs`); the temp dir goes with the exit hook too.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -42,6 +42,26 @@ pub struct Env {
 }
 
 static ENV: OnceLock<std::result::Result<Env, String>> = OnceLock::new();
+/// Set by [`installed_with_helm!`](crate::installed_with_helm): the one-node cluster gets the
+/// product from the Helm chart instead of manifests/default.
+pub static INSTALL_WITH_HELM: AtomicBool = AtomicBool::new(false);
+
+/// Declares that this (one-node cluster) test binary installs the product with the real `helm`
+/// from `manifests/helm/osartifact`, as a cluster admin using Helm would, rather than with
+/// `kubectl apply -k manifests/default`: its tests then run against the chart's Pods.
+#[macro_export]
+macro_rules! installed_with_helm {
+    () => {
+        #[used]
+        #[unsafe(link_section = ".init_array")]
+        static OSARTIFACT_INSTALL_WITH_HELM: extern "C" fn() = {
+            extern "C" fn set() {
+                $crate::env::INSTALL_WITH_HELM.store(true, ::std::sync::atomic::Ordering::Relaxed);
+            }
+            set
+        };
+    };
+}
 static DATA_DIR: OnceLock<PathBuf> = OnceLock::new();
 
 extern "C" fn remove_data_dir() {
@@ -173,19 +193,23 @@ impl Env {
             let bin = paths::static_product_binary(name)?;
             node.push_image(name, &oci::product_image(&bin, name), &product_image(name))?;
         }
-        let overlay = self.data_dir.join("install");
-        std::fs::create_dir_all(&overlay)?;
-        std::fs::write(
-            overlay.join("kustomization.yaml"),
-            product_overlay(&relative_path(
-                &overlay,
-                &paths::workspace().join("manifests/default"),
-            )),
-        )?;
         let k = self.k();
-        k.run(&["apply", "-k", &overlay.display().to_string()])?
-            .ok()
-            .context("kubectl apply -k (manifests/default with the local images)")?;
+        if INSTALL_WITH_HELM.load(Ordering::Relaxed) {
+            self.helm_install()?;
+        } else {
+            let overlay = self.data_dir.join("install");
+            std::fs::create_dir_all(&overlay)?;
+            std::fs::write(
+                overlay.join("kustomization.yaml"),
+                product_overlay(&relative_path(
+                    &overlay,
+                    &paths::workspace().join("manifests/default"),
+                )),
+            )?;
+            k.run(&["apply", "-k", &overlay.display().to_string()])?
+                .ok()
+                .context("kubectl apply -k (manifests/default with the local images)")?;
+        }
         wait_crd_established(&k)?;
         for d in ["osartifact-operator", "osartifact-webhook"] {
             k.run(&[
@@ -211,6 +235,39 @@ impl Env {
                 Ok(out.success.then_some(()))
             },
         )
+    }
+
+    /// `helm install` of the chart with only the images changed (the local ones), waiting as
+    /// `--wait` does for every Deployment's Pods to be Ready.
+    fn helm_install(&self) -> Result<()> {
+        let mut args: Vec<String> = [
+            "install",
+            "osartifact",
+            "manifests/helm/osartifact",
+            "--namespace",
+            SYSTEM_NAMESPACE,
+            "--create-namespace",
+            "--take-ownership",
+            "--wait",
+            "--timeout=180s",
+        ]
+        .map(String::from)
+        .to_vec();
+        for name in ["operator", "webhook"] {
+            args.push("--set".into());
+            args.push(format!(
+                "{name}.image.repository={}/osartifact-{name}",
+                net::registry()
+            ));
+            args.push("--set".into());
+            args.push(format!("{name}.image.tag=e2e"));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let home = self.data_dir.join("helm");
+        crate::gitops::run("helm", &args, Some(&self.cp.admin.kubeconfig), &home)?
+            .ok()
+            .context("helm install (the chart with the local images)")?;
+        Ok(())
     }
 
     /// manifests/nginx in `ns` as a user installs it: an overlay that only names the image

@@ -1,5 +1,5 @@
 //! Failure drills on the one-node cluster, with real builds in flight: components killed with
-//! SIGKILL and started again (etcd, the apiserver, the kubelet, containerd), the operator's
+//! SIGKILL and started again (etcd, the apiserver, the kubelet), the operator's
 //! process killed mid-build and mid-export (its container restarts) or frozen (cut off from the
 //! apiserver), a webhook replica killed while reviews keep coming. After each: every artifact
 //! reaches the phase it should, no builder pod or exporter Job was made twice, no child is left
@@ -7,6 +7,9 @@
 //!
 //! Drills run one at a time (they take down what every test shares); each uses its own
 //! namespace.
+//!
+//! The product is installed with the real `helm` from the chart (`installed_with_helm!`), so
+//! these drills also show the chart's Pods Ready and serving on a real node.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +25,7 @@ use osartifact_e2e::{Ns, drill, env};
 use serde_json::Value;
 
 osartifact_e2e::cluster_namespaces!();
+osartifact_e2e::installed_with_helm!();
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -320,6 +324,38 @@ fn assert_story(ns: &Ns, seen: &Seen, want: &[(&str, &str)]) -> BTreeMap<String,
         );
     }
     stories
+}
+
+/// The product came from the chart: its Deployments are the Helm release's, their Pods Ready.
+#[test]
+fn the_product_runs_as_installed_by_helm() {
+    let _s = serial();
+    let k = env().k();
+    for (name, replicas) in [("osartifact-operator", 1), ("osartifact-webhook", 2)] {
+        let d = k
+            .get_json(&["deployment", name, "-n", SYSTEM_NAMESPACE])
+            .unwrap();
+        assert_eq!(
+            d["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "Helm"
+        );
+        assert_eq!(
+            d["metadata"]["annotations"]["meta.helm.sh/release-name"],
+            "osartifact"
+        );
+        assert_eq!(d["spec"]["replicas"], replicas, "{name}");
+        // A drill before this test may have killed a replica: Ready again within two minutes.
+        poll(
+            &format!("{name}: {replicas} Ready"),
+            Duration::from_secs(120),
+            |last| {
+                let d = k.get_json(&["deployment", name, "-n", SYSTEM_NAMESPACE])?;
+                *last = d["status"].to_string();
+                Ok((d["status"]["readyReplicas"] == replicas).then_some(()))
+            },
+        )
+        .unwrap();
+    }
 }
 
 fn operator_pod() -> Value {
