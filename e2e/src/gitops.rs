@@ -252,3 +252,40 @@ pub fn rotate_ca(e: &crate::env::Env, before: &[String]) -> Result<()> {
         },
     )
 }
+
+/// `kubectl kustomize DIR` (relative to the workspace, or absolute), parsed.
+pub fn kustomize(dir: &Path) -> Result<Vec<Value>> {
+    let kubectl = paths::controlplane_bin()?.join("kubectl");
+    let out = Command::new(kubectl)
+        .arg("kustomize")
+        .arg(dir)
+        .current_dir(paths::workspace())
+        .output()
+        .context("running kubectl kustomize")?;
+    if !out.status.success() {
+        bail!(
+            "kubectl kustomize {} failed: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    parse_yaml(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// `manifests/default` as shipped, but for how the apiserver reaches the webhook on the loopback
+/// control plane: the configurations call `https://localhost:PORT/validate|/mutate`.
+pub fn install_calling_webhook_at(port: u16) -> Result<Vec<Value>> {
+    let mut install = kustomize(Path::new("manifests/default"))?;
+    for o in &mut install {
+        let path = match o["kind"].as_str() {
+            Some("ValidatingWebhookConfiguration") => "/validate",
+            Some("MutatingWebhookConfiguration") => "/mutate",
+            _ => continue,
+        };
+        for h in o["webhooks"].as_array_mut().context("webhooks")? {
+            h["clientConfig"] =
+                serde_json::json!({"url": format!("https://localhost:{port}{path}")});
+        }
+    }
+    Ok(install)
+}

@@ -13,7 +13,6 @@
 //! As on the whole loopback control plane, the configurations call the webhook by URL.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use osartifact_e2e::gitops::{self, parse_yaml};
@@ -82,27 +81,7 @@ fn argo_cd_three_way_diff_finds_everything_in_sync_without_ignore_differences() 
     let dir = e.data_dir.join("argo");
     std::fs::create_dir_all(&dir).expect("dir");
     let port = free_port().expect("port");
-    let kubectl = paths::controlplane_bin()
-        .expect("control plane binaries")
-        .join("kubectl");
-
-    let out = Command::new(&kubectl)
-        .args(["kustomize", "manifests/default"])
-        .current_dir(paths::workspace())
-        .output()
-        .expect("kubectl kustomize");
-    assert!(out.status.success());
-    let mut install = parse_yaml(&String::from_utf8_lossy(&out.stdout)).expect("parses");
-    for o in &mut install {
-        let path = match o["kind"].as_str() {
-            Some("ValidatingWebhookConfiguration") => "/validate",
-            Some("MutatingWebhookConfiguration") => "/mutate",
-            _ => continue,
-        };
-        for h in o["webhooks"].as_array_mut().expect("webhooks") {
-            h["clientConfig"] = json!({"url": format!("https://localhost:{port}{path}")});
-        }
-    }
+    let install = gitops::install_calling_webhook_at(port).expect("manifests/default");
     let install_file = dir.join("osartifact.yaml");
     gitops::write_docs(&install_file, &install).expect("write");
     // Argo CD's default sync: kubectl apply, client-side.

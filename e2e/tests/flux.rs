@@ -16,7 +16,6 @@
 //! loopback instead of the Service), as everywhere on the loopback control plane.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 use osartifact_e2e::gitops::{self, parse_yaml};
@@ -26,24 +25,6 @@ use osartifact_e2e::{env, paths};
 use serde_json::{Value, json};
 
 use osartifact_e2e::gitops::WEBHOOK_SECRET as SECRET;
-
-fn kustomize(dir: &str) -> Vec<Value> {
-    let out = Command::new(
-        paths::controlplane_bin()
-            .expect("control plane binaries")
-            .join("kubectl"),
-    )
-    .args(["kustomize", dir])
-    .current_dir(paths::workspace())
-    .output()
-    .expect("kubectl kustomize");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    parse_yaml(&String::from_utf8_lossy(&out.stdout)).expect("kustomize output parses")
-}
 
 /// One reconcile: `flux-apply -f` each file in order (each a Kustomization); returns
 /// `subject → action` of every object.
@@ -94,17 +75,7 @@ fn flux_finds_no_drift_after_the_webhook_the_operator_and_a_ca_rotation() {
     let port = free_port().expect("port");
 
     // manifests/default as shipped, but for how the apiserver reaches the webhook here.
-    let mut install = kustomize("manifests/default");
-    for o in &mut install {
-        let path = match o["kind"].as_str() {
-            Some("ValidatingWebhookConfiguration") => "/validate",
-            Some("MutatingWebhookConfiguration") => "/mutate",
-            _ => continue,
-        };
-        for h in o["webhooks"].as_array_mut().expect("webhooks") {
-            h["clientConfig"] = json!({"url": format!("https://localhost:{port}{path}")});
-        }
-    }
+    let install = gitops::install_calling_webhook_at(port).expect("manifests/default");
     let install_file = dir.join("osartifact.yaml");
     gitops::write_docs(&install_file, &install).expect("write");
 

@@ -11,7 +11,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use osartifact_e2e::controlplane::ControlPlane;
 use osartifact_e2e::gitops::{self, key, parse_yaml, without_helm_labels};
@@ -50,20 +49,7 @@ fn template(namespace: &str, extra: &[&str]) -> Vec<Value> {
 }
 
 fn kustomize(dir: &str) -> Vec<Value> {
-    let kubectl = paths::controlplane_bin()
-        .expect("the control plane's binaries (bash e2e/controlplane/build.sh)")
-        .join("kubectl");
-    let out = Command::new(kubectl)
-        .args(["kustomize", dir])
-        .current_dir(paths::workspace())
-        .output()
-        .expect("running kubectl kustomize");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    parse_yaml(&String::from_utf8_lossy(&out.stdout)).expect("kustomize output parses")
+    gitops::kustomize(Path::new(dir)).expect("kubectl kustomize")
 }
 
 fn by_key(objs: &[Value]) -> BTreeMap<String, Value> {

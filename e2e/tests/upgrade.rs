@@ -14,27 +14,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use osartifact_e2e::artifacts::{finish_build, wait_phase};
-use osartifact_e2e::gitops::parse_yaml;
+use osartifact_e2e::gitops;
 use osartifact_e2e::{env, paths};
 use serde_json::Value;
 
 /// `kubectl kustomize DIR/manifests/default` without the webhook configurations.
 fn install_objects(root: &Path) -> String {
-    let out = Command::new(
-        paths::controlplane_bin()
-            .expect("control plane binaries")
-            .join("kubectl"),
-    )
-    .arg("kustomize")
-    .arg(root.join("manifests/default"))
-    .output()
-    .expect("kubectl kustomize");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let objs = parse_yaml(&String::from_utf8_lossy(&out.stdout)).expect("parses");
+    let objs = gitops::kustomize(&root.join("manifests/default")).expect("kubectl kustomize");
     let kept: Vec<String> = objs
         .iter()
         .filter(|o| {
