@@ -6,9 +6,8 @@
 
 #![cfg(unix)]
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -16,7 +15,9 @@ use osartifact_webhook::client::{Conn, client_config};
 use osartifact_webhook::server::DEFAULT_MAX_CONNECTIONS;
 use osartifact_webhook::tls::install_crypto_provider;
 
-const BIN: &str = env!("CARGO_BIN_EXE_osartifact-webhook");
+mod support;
+use support::{fd_limit, free_port};
+
 /// The flood stops opening connections after this long, however far it got.
 const FLOOD_FOR: Duration = Duration::from_secs(10);
 
@@ -27,14 +28,6 @@ impl Drop for Kill {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A field of /proc/PID/status in KiB.
@@ -64,47 +57,12 @@ fn manifest_memory_limit_mib() -> u64 {
     panic!("no limits.memory in manifests/webhook/deployment.yaml");
 }
 
-fn fd_limit() -> usize {
-    std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("Max open files"))
-                .and_then(|l| l.split_whitespace().nth(3).map(str::to_string))
-        })
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1024)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peak_rss_under_a_connection_flood_stays_under_the_manifest_limit() {
     install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["certs", "bootstrap", "--out-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dir = support::bootstrap_certs();
     let (port, admin) = (free_port(), free_port());
-    let child = Command::new(BIN)
-        .arg("serve")
-        .arg(format!("--listen=127.0.0.1:{port}"))
-        .arg(format!("--admin-listen=127.0.0.1:{admin}"))
-        .arg(format!(
-            "--tls-cert-file={}",
-            dir.path().join("tls.crt").display()
-        ))
-        .arg(format!(
-            "--tls-private-key-file={}",
-            dir.path().join("tls.key").display()
-        ))
-        .arg("--authorization-check=false")
-        .env("KUBECONFIG", dir.path().join("no-such-kubeconfig"))
+    let child = support::serve(dir.path(), port, admin)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();

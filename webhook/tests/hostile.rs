@@ -29,6 +29,9 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_util::sync::CancellationToken;
 
+mod support;
+use support::fd_limit;
+
 /// Handshake deadline of the test servers (the product's default is 5 s).
 const HANDSHAKE: Duration = Duration::from_millis(500);
 /// How long an HTTP/1 connection may take to send a request's headers (120 s in the product).
@@ -515,19 +518,6 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")
         .map(|d| d.count())
         .unwrap_or(0)
-}
-
-/// The soft limit on open files of this process.
-fn fd_limit() -> usize {
-    std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("Max open files"))
-                .and_then(|l| l.split_whitespace().nth(3).map(str::to_string))
-        })
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1024)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,6 @@
 
 #![cfg(unix)]
 
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,15 +10,8 @@ use axum::body::Bytes;
 use osartifact_webhook::client::{Conn, client_config};
 use osartifact_webhook::tls::install_crypto_provider;
 
-const BIN: &str = env!("CARGO_BIN_EXE_osartifact-webhook");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod support;
+use support::free_port;
 
 async fn http_get(port: u16, path: &str) -> Option<u16> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -38,37 +30,14 @@ async fn http_get(port: u16, path: &str) -> Option<u16> {
 #[tokio::test]
 async fn serve_as_a_local_process() {
     install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["certs", "bootstrap", "--out-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dir = support::bootstrap_certs();
     for f in ["ca.crt", "ca.key", "tls.crt", "tls.key"] {
         assert!(dir.path().join(f).exists(), "{f}");
     }
 
     let (port, admin) = (free_port(), free_port());
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .arg(format!("--listen=127.0.0.1:{port}"))
-        .arg(format!("--admin-listen=127.0.0.1:{admin}"))
-        .arg(format!(
-            "--tls-cert-file={}",
-            dir.path().join("tls.crt").display()
-        ))
-        .arg(format!(
-            "--tls-private-key-file={}",
-            dir.path().join("tls.key").display()
-        ))
-        .arg("--authorization-check=false")
+    let mut child = support::serve(dir.path(), port, admin)
         .arg("--shutdown-delay=1s")
-        .env("KUBECONFIG", dir.path().join("no-such-kubeconfig"))
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
