@@ -212,16 +212,7 @@ impl Env {
         }
         wait_crd_established(&k)?;
         for d in ["osartifact-operator", "osartifact-webhook"] {
-            k.run(&[
-                "rollout",
-                "status",
-                "-n",
-                SYSTEM_NAMESPACE,
-                &format!("deployment/{d}"),
-                "--timeout=180s",
-            ])?
-            .ok()
-            .with_context(|| format!("{d} did not become available"))?;
+            self.rolled_out(d, Duration::from_secs(180))?;
         }
         // Ready Pods are not yet a routed Service: until kube-proxy has the endpoints, the
         // ClusterIP rejects. Wait for a review to go through, as a careful installer would.
@@ -235,6 +226,22 @@ impl Env {
                 Ok(out.success.then_some(()))
             },
         )
+    }
+
+    /// Waits until the product's Deployment `name` has rolled out (`kubectl rollout status`).
+    pub fn rolled_out(&self, name: &str, timeout: Duration) -> Result<()> {
+        self.k()
+            .run(&[
+                "rollout",
+                "status",
+                "-n",
+                SYSTEM_NAMESPACE,
+                &format!("deployment/{name}"),
+                &format!("--timeout={}s", timeout.as_secs()),
+            ])?
+            .ok()
+            .with_context(|| format!("{name} did not become available"))?;
+        Ok(())
     }
 
     /// `helm install` of the chart with only the images changed (the local ones), waiting as

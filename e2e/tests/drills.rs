@@ -586,18 +586,8 @@ fn a_webhook_replica_killed_the_other_keeps_answering() {
         results.push((Instant::now(), out.success, out.to_string()));
     }
     let killed_at = killer.join().unwrap();
-    let r = e
-        .k()
-        .run(&[
-            "rollout",
-            "status",
-            "-n",
-            SYSTEM_NAMESPACE,
-            "deployment/osartifact-webhook",
-            "--timeout=120s",
-        ])
+    e.rolled_out("osartifact-webhook", Duration::from_secs(120))
         .unwrap();
-    assert!(r.success, "{r}");
     let after: Vec<_> = results.iter().filter(|(t, _, _)| *t > killed_at).collect();
     let answered = after
         .iter()

@@ -473,18 +473,8 @@ fn deleting_a_webhook_pod_never_fails_a_request() {
         failures.len(),
         failures.join("\n")
     );
-    let r = e
-        .k()
-        .run(&[
-            "rollout",
-            "status",
-            "-n",
-            SYSTEM_NAMESPACE,
-            "deployment/osartifact-webhook",
-            "--timeout=120s",
-        ])
+    e.rolled_out("osartifact-webhook", Duration::from_secs(120))
         .unwrap();
-    assert!(r.success, "{r}");
 }
 
 #[test]
@@ -537,18 +527,8 @@ fn deleting_the_operator_pod_hands_over_the_lease_and_loses_no_work() {
     // Its builder pod exists once: no work lost, none doubled.
     let pods = ns.get(&["pods"]).unwrap();
     assert_eq!(pods["items"].as_array().unwrap().len(), 1, "{pods:#}");
-    let r = e
-        .k()
-        .run(&[
-            "rollout",
-            "status",
-            "-n",
-            SYSTEM_NAMESPACE,
-            "deployment/osartifact-operator",
-            "--timeout=120s",
-        ])
+    e.rolled_out("osartifact-operator", Duration::from_secs(120))
         .unwrap();
-    assert!(r.success, "{r}");
 }
 
 #[test]
