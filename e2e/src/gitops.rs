@@ -149,20 +149,7 @@ pub fn without_helm_labels(o: &Value) -> Value {
     o
 }
 
-/// The Secret the self-managed webhook keeps its CA and serving certificate in.
-pub const WEBHOOK_SECRET: &str = "osartifact-webhook-tls";
-
-/// The flags naming what the self-managed webhook manages (as manifests/webhook passes them),
-/// plus `localhost`, the name the configurations call it by on the loopback control plane.
-pub fn self_managed_args() -> Vec<String> {
-    vec![
-        format!("--namespace={}", crate::identity::SYSTEM_NAMESPACE),
-        format!("--cert-secret={WEBHOOK_SECRET}"),
-        "--service=osartifact-webhook".into(),
-        "--webhook-configs=validating:osartifact-validating,mutating:osartifact-mutating".into(),
-        "--extra-dns-name=localhost".into(),
-    ]
-}
+pub use crate::webhook::{SELF_MANAGED_SECRET as WEBHOOK_SECRET, self_managed_args};
 
 /// Writes `docs` as one multi-document YAML (JSON documents) file.
 pub fn write_docs(path: &Path, docs: &[Value]) -> Result<()> {

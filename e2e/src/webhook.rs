@@ -17,6 +17,21 @@ use crate::pki::{Ca, CertFiles};
 use crate::procs::{Proc, free_port};
 use crate::wait::poll;
 
+/// The Secret the self-managed webhook keeps its CA and serving certificate in.
+pub const SELF_MANAGED_SECRET: &str = "osartifact-webhook-tls";
+
+/// The flags naming what the self-managed webhook manages (as manifests/webhook passes them),
+/// plus `localhost`, the name the configurations call it by on the loopback control plane.
+pub fn self_managed_args() -> Vec<String> {
+    vec![
+        format!("--namespace={}", crate::identity::SYSTEM_NAMESPACE),
+        format!("--cert-secret={SELF_MANAGED_SECRET}"),
+        "--service=osartifact-webhook".into(),
+        "--webhook-configs=validating:osartifact-validating,mutating:osartifact-mutating".into(),
+        "--extra-dns-name=localhost".into(),
+    ]
+}
+
 /// A running webhook.
 pub struct Webhook {
     pub proc: Option<Proc>,

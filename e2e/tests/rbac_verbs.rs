@@ -14,6 +14,7 @@ use osartifact_e2e::identity::SYSTEM_NAMESPACE;
 use osartifact_e2e::operator::Operator;
 use osartifact_e2e::procs::{Proc, free_port};
 use osartifact_e2e::wait::poll;
+use osartifact_e2e::webhook::self_managed_args;
 use osartifact_e2e::{Ns, audit, env, paths};
 use serde_json::{Value, json};
 
@@ -510,11 +511,7 @@ fn self_managed_webhook(port: u16) -> (Proc, u16) {
         .arg(format!("--listen=127.0.0.1:{port}"))
         .arg(format!("--admin-listen=127.0.0.1:{admin}"))
         .arg("--self-managed-certs=true")
-        .arg(format!("--namespace={SYSTEM_NAMESPACE}"))
-        .arg("--cert-secret=osartifact-webhook-tls")
-        .arg("--service=osartifact-webhook")
-        .arg("--webhook-configs=validating:osartifact-validating,mutating:osartifact-mutating")
-        .arg("--extra-dns-name=localhost")
+        .args(self_managed_args())
         .arg("--shutdown-delay=0s")
         .env("KUBECONFIG", &e.webhook_id.kubeconfig)
         .env("RUST_LOG", "info");

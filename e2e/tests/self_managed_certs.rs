@@ -11,11 +11,11 @@ use base64::Engine;
 use osartifact_e2e::identity::SYSTEM_NAMESPACE;
 use osartifact_e2e::procs::{Proc, free_port};
 use osartifact_e2e::wait::poll;
-use osartifact_e2e::webhook::shipped_configurations;
+use osartifact_e2e::webhook::{
+    SELF_MANAGED_SECRET as SECRET, self_managed_args, shipped_configurations,
+};
 use osartifact_e2e::{env, paths};
 use serde_json::{Value, json};
-
-const SECRET: &str = "osartifact-webhook-tls";
 
 /// One replica in self-managed mode; the Service name is not resolvable here, so `localhost`
 /// is added to the certificate and the configurations call `https://localhost:PORT`.
@@ -27,11 +27,7 @@ fn replica(name: &str, port: u16) -> Proc {
         .arg(format!("--listen=127.0.0.1:{port}"))
         .arg(format!("--admin-listen=127.0.0.1:{admin}"))
         .arg("--self-managed-certs=true")
-        .arg(format!("--namespace={SYSTEM_NAMESPACE}"))
-        .arg(format!("--cert-secret={SECRET}"))
-        .arg("--service=osartifact-webhook")
-        .arg("--webhook-configs=validating:osartifact-validating,mutating:osartifact-mutating")
-        .arg("--extra-dns-name=localhost")
+        .args(self_managed_args())
         .arg("--shutdown-delay=0s")
         .env("KUBECONFIG", &e.webhook_id.kubeconfig)
         .env("RUST_LOG", "info");
