@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::audit;
 use crate::identity::{self, Identity};
 use crate::kubectl::Kubectl;
 use crate::net;
@@ -46,12 +47,14 @@ pub struct ControlPlane {
     etcd: Option<Proc>,
 }
 
-/// One audit event per request of the operator (when its response is complete; a watch when it
-/// ends), none for anyone else, so the log costs the apiserver next to nothing.
+/// One audit event per request of the operator, or of a user in [`audit::AUDITED_GROUP`] (when
+/// its response is complete; a watch when it ends), none for anyone else, so the log costs the
+/// apiserver next to nothing.
 fn audit_policy_yaml() -> String {
     format!(
-        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived, ResponseStarted]\nrules:\n- level: Metadata\n  users: [\"{}\"]\n- level: None\n",
-        identity::OPERATOR_USER
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived, ResponseStarted]\nrules:\n- level: Metadata\n  users: [\"{}\"]\n- level: Metadata\n  userGroups: [\"{}\"]\n- level: None\n",
+        identity::OPERATOR_USER,
+        audit::AUDITED_GROUP,
     )
 }
 
