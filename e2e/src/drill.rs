@@ -60,7 +60,8 @@ fn basename(a: &OsString) -> String {
 }
 
 /// The child of this process whose program is `program` and whose arguments contain `arg`
-/// (etcd, kube-apiserver, kubelet; `unshare` with the containerd config for containerd).
+/// (etcd, kube-apiserver, kubelet; `unshare` with the containerd config for the PID namespace
+/// of containerd and its supervisor).
 pub fn child(program: &str, arg: &str) -> Result<u32> {
     let me = std::process::id();
     let found: Vec<u32> = pids()
@@ -79,6 +80,47 @@ pub fn child(program: &str, arg: &str) -> Result<u32> {
             found.len()
         ),
     }
+}
+
+/// The one process below this one, at any depth, whose program is `program` and whose
+/// arguments contain `arg`: containerd itself, which runs under a supervisor in a PID
+/// namespace of its own (not the supervisor, which passes it the same arguments).
+pub fn descendant(program: &str, arg: &str) -> Result<u32> {
+    let all: Vec<(u32, Option<u32>)> = pids().into_iter().map(|p| (p, ppid(p))).collect();
+    let mut below = vec![std::process::id()];
+    let mut i = 0;
+    while let Some(&parent) = below.get(i) {
+        below.extend(
+            all.iter()
+                .filter(|(_, pp)| *pp == Some(parent))
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    let found: Vec<u32> = below[1..]
+        .iter()
+        .copied()
+        .filter(|&p| {
+            let a = argv(p);
+            a.first().is_some_and(|a0| basename(a0) == program)
+                && a.iter().any(|x| x.to_string_lossy().contains(arg))
+        })
+        .collect();
+    match found.as_slice() {
+        [p] => Ok(*p),
+        _ => bail!(
+            "{} processes {program} ... {arg} below this run: {found:?}",
+            found.len()
+        ),
+    }
+}
+
+/// Children of `pid` that ended and were not reaped (zombies).
+pub fn zombie_children(pid: u32) -> Vec<u32> {
+    children(pid)
+        .into_iter()
+        .filter(|&p| state(p).is_some_and(|s| s == "Z"))
+        .collect()
 }
 
 /// Processes of this run's pods (by cgroup root) whose program is `program`.
@@ -118,15 +160,19 @@ pub fn thaw(pid: u32) -> Result<()> {
     signal(pid, libc::SIGCONT)
 }
 
+/// The state letter of `pid` (R, S, Z, ...), `None` when it is gone.
+fn state(pid: u32) -> Option<String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name, which may hold spaces and parentheses.
+    s.get(s.rfind(')')? + 2..)?
+        .split_whitespace()
+        .next()
+        .map(str::to_string)
+}
+
 /// Whether `pid` is gone or a zombie.
 pub fn is_dead(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(s) => s
-            .rfind(')')
-            .and_then(|i| s.get(i + 2..i + 3))
-            .is_some_and(|state| state == "Z" || state == "X"),
-    }
+    state(pid).is_none_or(|s| s == "Z" || s == "X")
 }
 
 /// A process as it was started: argv, environment and working directory.

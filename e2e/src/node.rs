@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
@@ -282,10 +282,16 @@ oom_score = 0
         );
         let cfg = d.join("config.toml");
         std::fs::write(&cfg, config)?;
-        // A PID namespace of its own: when containerd ends, for whatever reason, the kernel
-        // ends every shim and container process with it. It needs a /proc of that namespace
-        // (it opens /proc/self/task/..), so a mount namespace too: a slave of this one, which
-        // receives the kubelet's volume mounts and sends nothing back.
+        // A PID namespace of its own whose PID 1 is a supervisor shell, as systemd runs the
+        // unit containerd ships with (KillMode=process, Restart=always, RestartSec=5): the
+        // shims reparent to it and outlive a crashed containerd, it reaps them (its wait takes
+        // any child), and it starts containerd again by itself, so a drill only kills and the
+        // restart and its delay are the node's, not the test's. When the supervisor ends (the
+        // node is dropped, or the test process dies and `unshare --kill-child` with it), the
+        // kernel ends every shim and container in the namespace. containerd needs a /proc of
+        // that namespace (it opens /proc/self/task/..), so a mount namespace too: a slave of
+        // this one, which receives the kubelet's volume mounts and sends nothing back, and
+        // where a restarted containerd finds the same mounts, shim sockets and state.
         let mut cmd = Command::new("unshare");
         cmd.args([
             "--pid",
@@ -294,26 +300,30 @@ oom_score = 0
             "--mount-proc",
             "--propagation",
             "slave",
+            "sh",
+            "-c",
         ])
+        .arg(containerd_supervisor())
         .arg(which("containerd")?)
-        .arg("--config")
         .arg(&cfg);
+        let started = Instant::now();
         let p = Proc::spawn("containerd", cmd, &self.log_dir.join("containerd.log"))?;
         self.containerd = Some(p);
-        let sock = self.containerd_sock.clone();
         let c = self.containerd.as_mut().context("containerd")?;
-        poll("containerd's socket", Duration::from_secs(30), |last| {
-            if !c.is_running() {
-                bail!("containerd exited:\n{}", c.tail(30));
-            }
-            let out = Command::new("ctr")
-                .arg("--address")
-                .arg(&sock)
-                .arg("version")
-                .output()?;
-            *last = String::from_utf8_lossy(&out.stderr).into_owned();
-            Ok(out.status.success().then_some(()))
-        })
+        if !c.is_running() {
+            bail!("containerd's supervisor exited:\n{}", c.tail(30));
+        }
+        wait_containerd(&self.containerd_sock, Duration::from_secs(30)).with_context(|| {
+            self.containerd
+                .as_ref()
+                .map(|c| c.tail(30))
+                .unwrap_or_default()
+        })?;
+        eprintln!(
+            "[e2e] containerd answering {} ms after its start",
+            started.elapsed().as_millis()
+        );
+        Ok(())
     }
 
     fn start_kubelet(&mut self, cp: &ControlPlane) -> Result<()> {
@@ -543,6 +553,36 @@ conntrack:
     }
 }
 
+/// How long containerd stays down after it ends before its supervisor starts it again.
+pub const CONTAINERD_RESTART_DELAY: Duration = Duration::from_secs(5);
+
+/// PID 1 of containerd's PID namespace (`sh -c`, with containerd's path as `$0` and its
+/// config as `$1`): containerd in a loop, started again [`CONTAINERD_RESTART_DELAY`] after it
+/// ends.
+fn containerd_supervisor() -> String {
+    let delay = CONTAINERD_RESTART_DELAY.as_secs();
+    format!(
+        r#"while :; do
+  "$0" --config "$1"
+  echo "supervisor: containerd exited with status $?, starting it again in {delay} s" >&2
+  sleep {delay}
+done"#
+    )
+}
+
+/// Waits until containerd answers on `sock` (`ctr version`).
+pub fn wait_containerd(sock: &Path, timeout: Duration) -> Result<()> {
+    poll("containerd's socket", timeout, |last| {
+        let out = Command::new("ctr")
+            .arg("--address")
+            .arg(sock)
+            .arg("version")
+            .output()?;
+        *last = String::from_utf8_lossy(&out.stderr).into_owned();
+        Ok(out.status.success().then_some(()))
+    })
+}
+
 fn push(
     work: &Path,
     name: &str,
@@ -559,8 +599,8 @@ fn push(
 
 impl Drop for Node {
     fn drop(&mut self) {
-        // The kubelet first (nothing restarts pods), containerd last but one (its PID
-        // namespace takes every pod along), the registries last.
+        // The kubelet first (nothing restarts pods), containerd last but one (its supervisor's
+        // PID namespace takes every shim and pod along), the registries last.
         if let Some(i) = self.procs.iter().position(|p| p.name == "kubelet") {
             self.procs.remove(i).stop(Duration::from_secs(5));
         }
@@ -568,7 +608,9 @@ impl Drop for Node {
             p.stop(Duration::from_secs(5));
         }
         if let Some(mut c) = self.containerd.take() {
-            c.stop(Duration::from_secs(5));
+            // SIGKILL at once: `unshare` blocks SIGTERM (a stop would wait out its grace), and
+            // nothing of the namespace is kept.
+            c.kill();
         }
         for mut r in self.registries.drain(..) {
             r.stop(Duration::from_secs(5));
