@@ -1,9 +1,11 @@
 //! Failure drills on the one-node cluster, with real builds in flight: components killed with
-//! SIGKILL and started again (etcd, the apiserver, the kubelet), the operator's
-//! process killed mid-build and mid-export (its container restarts) or frozen (cut off from the
-//! apiserver), a webhook replica killed while reviews keep coming. After each: every artifact
-//! reaches the phase it should, no builder pod or exporter Job was made twice, no child is left
-//! without its owner, no phase went backwards, and the Events tell the story.
+//! SIGKILL and started again (etcd, the apiserver, the kubelet), containerd killed mid-build
+//! and mid-export (its supervisor starts it again, as systemd would; the shims keep the
+//! containers running), the operator's process killed mid-build and mid-export (its container
+//! restarts) or frozen (cut off from the apiserver), a webhook replica killed while reviews
+//! keep coming. After each: every artifact reaches the phase it should, no builder pod or
+//! exporter Job was made twice, no child is left without its owner, no phase went backwards,
+//! and the Events tell the story.
 //!
 //! Drills run one at a time (they take down what every test shares); each uses its own
 //! namespace.
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 use osartifact_e2e::artifacts::events;
 use osartifact_e2e::builder_images::OS_CORE;
 use osartifact_e2e::identity::SYSTEM_NAMESPACE;
-use osartifact_e2e::node::busybox_image;
+use osartifact_e2e::node::{self, busybox_image};
 use osartifact_e2e::wait::poll;
 use osartifact_e2e::{Ns, drill, env};
 use serde_json::Value;
@@ -82,6 +84,8 @@ struct Seen {
     phases: BTreeMap<String, Vec<String>>,
     /// UIDs of each builder pod, exporter Job and exporter pod name.
     uids: BTreeMap<String, BTreeSet<String>>,
+    /// The status of the Node's Ready condition, in the order seen (repeats folded).
+    node_ready: Vec<String>,
 }
 
 struct Watcher {
@@ -100,7 +104,7 @@ impl Watcher {
             while !s2.load(Ordering::SeqCst) {
                 let out = k.run(&[
                     "get",
-                    "osartifacts,pods,jobs",
+                    "osartifacts,pods,jobs,nodes",
                     "-n",
                     &name,
                     "-o",
@@ -123,6 +127,17 @@ impl Watcher {
                                 let list = seen.phases.entry(n).or_default();
                                 if list.last().map(String::as_str) != Some(p) {
                                     list.push(p.to_string());
+                                }
+                            }
+                            Some("Node") => {
+                                let ready = o["status"]["conditions"]
+                                    .as_array()
+                                    .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+                                    .and_then(|c| c["status"].as_str())
+                                    .unwrap_or("none")
+                                    .to_string();
+                                if seen.node_ready.last() != Some(&ready) {
+                                    seen.node_ready.push(ready);
                                 }
                             }
                             Some(_) => {
@@ -408,9 +423,10 @@ fn wait_apiserver() {
 
 fn print_story(drill: &str, took: Duration, seen: &Seen, stories: &BTreeMap<String, Vec<String>>) {
     eprintln!(
-        "[drill] {drill}: {:.1}s; phases {:?}",
+        "[drill] {drill}: {:.1}s; phases {:?}; node Ready {:?}",
         took.as_secs_f64(),
-        seen.phases
+        seen.phases,
+        seen.node_ready
     );
     for (a, ev) in stories {
         eprintln!("[drill]   {a}: {}", ev.join(" | "));
@@ -620,4 +636,270 @@ fn a_webhook_replica_killed_the_other_keeps_answering() {
         );
         assert!(out.success, "{out}");
     }
+}
+
+/// containerd's config: an argument of containerd and of its supervisor, and of no other.
+const CONTAINERD_CONFIG: &str = "containerd/config.toml";
+
+/// The status of container `container` of pod `pod` (an init container or not).
+fn container_status(ns: &Ns, pod: &str, container: &str) -> Option<Value> {
+    let p = ns.get(&["pod", pod])?;
+    let s = &p["status"];
+    ["initContainerStatuses", "containerStatuses"]
+        .iter()
+        .filter_map(|k| s[k].as_array())
+        .flatten()
+        .find(|c| c["name"] == container)
+        .cloned()
+}
+
+/// The name of the pod of Job `job`, once its container `container` runs.
+fn wait_job_container_running(ns: &Ns, job: &str, container: &str) -> String {
+    let label = format!("batch.kubernetes.io/job-name={job}");
+    let k = ns.env.k();
+    poll(
+        &format!("{job}: {container} running"),
+        DONE_TIMEOUT,
+        |last| {
+            let out = k.run(&["get", "pods", "-n", &ns.name, "-l", &label, "-o", "json"])?;
+            *last = out.all();
+            if !out.success {
+                return Ok(None);
+            }
+            let v: Value = serde_json::from_str(&out.stdout)?;
+            Ok(v["items"].as_array().into_iter().flatten().find_map(|p| {
+                let running = p["status"]["containerStatuses"]
+                    .as_array()?
+                    .iter()
+                    .any(|c| c["name"] == container && c["state"]["running"].is_object());
+                running
+                    .then(|| p["metadata"]["name"].as_str().map(str::to_string))
+                    .flatten()
+            }))
+        },
+    )
+    .unwrap()
+}
+
+/// The product's Pods: each one's UID and, per container, its ID and restart count.
+fn product_pods() -> BTreeMap<String, String> {
+    let k = env().k();
+    let v = k.get_json(&["pods", "-n", SYSTEM_NAMESPACE]).unwrap();
+    let items = v["items"].as_array().unwrap();
+    assert!(!items.is_empty(), "{v:#}");
+    items
+        .iter()
+        .map(|p| {
+            let containers: Vec<String> = p["status"]["containerStatuses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    format!(
+                        "{} {} restarts {}",
+                        c["name"], c["containerID"], c["restartCount"]
+                    )
+                })
+                .collect();
+            (
+                p["metadata"]["name"].as_str().unwrap().to_string(),
+                format!("{} {containers:?}", p["metadata"]["uid"]),
+            )
+        })
+        .collect()
+}
+
+/// The product's processes (operator and webhook), by pid.
+fn product_processes() -> Vec<u32> {
+    let mut p = drill::pod_processes("osartifact-operator");
+    p.extend(drill::pod_processes("osartifact-webhook"));
+    p.sort_unstable();
+    p
+}
+
+/// Kills containerd with SIGKILL while container `container` of pod `pod` (from
+/// `wait_moment`) runs its `sleep`, and lets containerd's supervisor start it again, as
+/// systemd does on a real node. The container, its shim and the product's Pods must live
+/// through it, the kubelet must carry on through the new containerd, and the artifact must
+/// finish as if nothing happened.
+fn containerd_drill(
+    prefix: &str,
+    yaml: &str,
+    name: &str,
+    container: &str,
+    wait_moment: impl Fn(&Ns) -> String,
+) {
+    let e = env();
+    let _s = serial();
+    let ns = e.namespace(prefix);
+    let sock = &e.node.as_ref().unwrap().containerd_sock;
+    let w = Watcher::start(&ns);
+    let started = Instant::now();
+    e.rolled_out("osartifact-operator", Duration::from_secs(120))
+        .unwrap();
+    e.rolled_out("osartifact-webhook", Duration::from_secs(120))
+        .unwrap();
+    let pods_before = product_pods();
+    let procs_before = product_processes();
+    apply(&ns, yaml);
+    let pod = wait_moment(&ns);
+    let victim = container_status(&ns, &pod, container).unwrap();
+    let sleep = poll("the container's sleep", Duration::from_secs(30), |last| {
+        let p = drill::pod_processes("sleep");
+        *last = format!("{p:?}");
+        Ok((p.len() == 1).then(|| p[0]))
+    })
+    .unwrap();
+
+    let supervisor = drill::descendant("sh", CONTAINERD_CONFIG).unwrap();
+    let old = drill::descendant("containerd", CONTAINERD_CONFIG).unwrap();
+    assert!(drill::children(supervisor).contains(&old));
+    let shims: Vec<u32> = drill::children(supervisor)
+        .into_iter()
+        .filter(|&p| p != old)
+        .collect();
+    assert!(!shims.is_empty(), "no shim under the supervisor");
+    let kubelet_log = e.log_dir.join("kubelet.log");
+    let log_from = std::fs::metadata(&kubelet_log).unwrap().len();
+
+    let killed = Instant::now();
+    drill::kill9(old).unwrap();
+    poll("containerd to die", Duration::from_secs(30), |_| {
+        Ok(drill::is_dead(old).then_some(()))
+    })
+    .unwrap();
+    // Down: the shims and the containers they run go on without it.
+    for &p in shims.iter().chain([&sleep]) {
+        assert!(!drill::is_dead(p), "{p} died with containerd");
+    }
+    let new = poll(
+        "containerd started again",
+        Duration::from_secs(30),
+        |last| {
+            let p = drill::descendant("containerd", CONTAINERD_CONFIG);
+            *last = format!("{p:?}");
+            Ok(p.ok().filter(|&p| p != old))
+        },
+    )
+    .unwrap();
+    node::wait_containerd(sock, Duration::from_secs(30)).unwrap();
+    let down = killed.elapsed();
+    assert!(
+        down >= node::CONTAINERD_RESTART_DELAY,
+        "containerd back after {down:?}, before its supervisor's delay"
+    );
+    assert!(drill::children(supervisor).contains(&new));
+    assert!(
+        !drill::is_dead(sleep),
+        "the container's process died while containerd restarted"
+    );
+
+    // The container ends on its own, and the kubelet learns it through the new containerd:
+    // the same container (same ID, never restarted), exit 0.
+    let done = poll(
+        &format!("{pod}/{container} to finish"),
+        DONE_TIMEOUT,
+        |last| {
+            let c = container_status(&ns, &pod, container);
+            *last = format!("{c:?}");
+            Ok(c.filter(|c| c["state"]["terminated"].is_object()))
+        },
+    )
+    .unwrap();
+    assert_eq!(done["containerID"], victim["containerID"], "{done:#}");
+    assert_eq!(done["restartCount"], 0, "{done:#}");
+    assert_eq!(done["state"]["terminated"]["exitCode"], 0, "{done:#}");
+
+    wait_artifact(&ns, name, "Ready", DONE_TIMEOUT, |v| {
+        matches!(phase(v), "Ready" | "Error")
+    });
+    // The Node is (again) Ready.
+    let k = e.k();
+    poll("the Node Ready", Duration::from_secs(120), |last| {
+        let v = k.get_json(&["nodes"])?;
+        *last = v.to_string();
+        Ok(v["items"][0]["status"]["conditions"]
+            .as_array()
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+            .then_some(()))
+    })
+    .unwrap();
+    let seen = w.finish();
+    let stories = assert_story(&ns, &seen, &[(name, "Ready")]);
+    assert_eq!(
+        seen.node_ready.last().map(String::as_str),
+        Some("True"),
+        "{:?}",
+        seen.node_ready
+    );
+
+    // The product's Pods ran through it: the same Pods, containers and processes.
+    assert_eq!(product_pods(), pods_before);
+    assert_eq!(product_processes(), procs_before);
+    // Shims that ended since (the finished pods') were reaped by the supervisor.
+    poll(
+        "no zombie under the supervisor",
+        Duration::from_secs(10),
+        |last| {
+            let z = drill::zombie_children(supervisor);
+            *last = format!("{z:?}");
+            Ok(z.is_empty().then_some(()))
+        },
+    )
+    .unwrap();
+
+    // The kubelet's calls failed while containerd was down, and it carried on after.
+    let log = std::fs::read(&kubelet_log).unwrap();
+    let log = String::from_utf8_lossy(&log[usize::try_from(log_from).unwrap()..]);
+    let refused: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            l.contains("containerd.sock")
+                && (l.contains("connection refused") || l.contains("no such file"))
+        })
+        .collect();
+    assert!(
+        !refused.is_empty(),
+        "no failed CRI call in the kubelet's log"
+    );
+    eprintln!(
+        "[drill] containerd kill -9: back (answering) after {:.1}s; {} kubelet log lines with the socket refused, first: {}",
+        down.as_secs_f64(),
+        refused.len(),
+        refused[0]
+    );
+    print_story(
+        &format!("containerd kill -9 ({prefix})"),
+        started.elapsed(),
+        &seen,
+        &stories,
+    );
+}
+
+#[test]
+fn containerd_killed_mid_build_restarted_by_its_supervisor() {
+    containerd_drill(
+        "drill-containerd",
+        &artifact("ctrd", 25, 1),
+        "ctrd",
+        "wait",
+        |ns| {
+            wait_mid_build(ns, "ctrd");
+            "ctrd-build".to_string()
+        },
+    );
+}
+
+#[test]
+fn containerd_killed_mid_export_restarted_by_its_supervisor() {
+    containerd_drill(
+        "drill-containerd-export",
+        &artifact("ctrdx", 1, 25),
+        "ctrdx",
+        "upload",
+        |ns| wait_job_container_running(ns, "ctrdx-export-0", "upload"),
+    );
 }
