@@ -42,22 +42,30 @@ test: setup lint static-bins
     cargo test -p osartifact-e2e --lib --bins --tests --no-run -q
     before=$(mktemp)
     node_log=$(mktemp)
-    trap 'rm -f "$before" "$node_log"' EXIT
+    lane_log=$(mktemp)
+    trap 'rm -f "$before" "$node_log" "$lane_log"' EXIT
     bash e2e/node/host-state.sh >"$before"
-    # The one-node cluster's test binaries (those declaring `cluster_namespaces!`) run one after
-    # another, beside everything else: the loopback tests mostly wait on their apiservers, so the
-    # two groups share the cores well and the run takes about as long as the node group alone.
-    node=() loopback=()
+    # Three lanes side by side: the one-node cluster's test binaries (those declaring
+    # `cluster_namespaces!`) one after another, and the loopback binaries split in two. The
+    # loopback tests mostly wait on their apiservers, so the lanes share the two cores well.
+    node=() lane1=() lane2=()
     for f in e2e/tests/*.rs; do
         t=$(basename "$f" .rs)
-        if grep -q 'cluster_namespaces!' "$f"; then node+=(--test "$t"); else loopback+=(--test "$t"); fi
+        if grep -q 'cluster_namespaces!' "$f"; then node+=(--test "$t")
+        elif (( ${#lane1[@]} <= ${#lane2[@]} )); then lane1+=(--test "$t")
+        else lane2+=(--test "$t"); fi
     done
     cargo test -p osartifact-e2e --no-fail-fast "${node[@]}" >"$node_log" 2>&1 &
     node_pid=$!
+    cargo test -p osartifact-e2e --no-fail-fast "${lane1[@]}" >"$lane_log" 2>&1 &
+    lane_pid=$!
     rc=0
     cargo test --workspace --exclude osartifact-e2e --no-fail-fast || rc=$?
-    cargo test -p osartifact-e2e --no-fail-fast --lib --bins "${loopback[@]}" || rc=$?
+    cargo test -p osartifact-e2e --no-fail-fast --lib --bins "${lane2[@]}" || rc=$?
     cargo test -p osartifact-e2e --doc || rc=$?
+    wait "$lane_pid" || rc=$?
+    echo "==== the other half of the loopback test binaries"
+    cat "$lane_log"
     wait "$node_pid" || rc=$?
     echo "==== the one-node cluster's test binaries"
     cat "$node_log"
