@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds the GitOps clients the e2e tests drive, from Go modules:
 #   helm        helm.sh/helm/v4/cmd/helm @ HELM_VERSION
-#   flux-apply  this module (Flux's apply engine, github.com/fluxcd/pkg/ssa, pinned in go.mod)
-#   argo-diff   argo-diff/, its own module (Argo CD's diff, github.com/argoproj/gitops-engine
-#               v0.7.3 on the Kubernetes 1.23 libraries it was released with)
+#   flux-apply  this module (Flux's apply engine and health check, github.com/fluxcd/pkg/ssa,
+#               pinned in go.mod)
+#   argo-diff   argo-diff/, its own module (Argo CD's sync and its three-way and server-side
+#               diffs, github.com/argoproj/gitops-engine at the revision Argo CD 3.2.0 requires,
+#               on the Kubernetes 1.34 libraries that revision was built with)
 # into ${OSARTIFACT_CACHE:-$HOME/.cache/osartifact}/gitops/<key>/bin, where <key> is a hash of
 # everything that goes into them (this script, go.mod, go.sum, the sources, the Go version), so
 # a warm run builds nothing and a change rebuilds into a new directory.
