@@ -4,7 +4,7 @@
 //! Statics are never dropped, so the processes of the shared environment are stopped by the
 //! exit hook and PR_SET_PDEATHSIG (see `procs`); the temp dir goes with the exit hook too.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -57,6 +57,28 @@ macro_rules! installed_with_helm {
         static OSARTIFACT_INSTALL_WITH_HELM: extern "C" fn() = {
             extern "C" fn set() {
                 $crate::env::INSTALL_WITH_HELM.store(true, ::std::sync::atomic::Ordering::Relaxed);
+            }
+            set
+        };
+    };
+}
+/// Set by [`installed_with_flux!`](crate::installed_with_flux): the one-node cluster gets
+/// manifests/default through Flux's apply engine (`flux-apply -wait`) instead of kubectl.
+pub static INSTALL_WITH_FLUX: AtomicBool = AtomicBool::new(false);
+
+/// Declares that this (one-node cluster) test binary installs manifests/default as Flux's
+/// kustomize-controller would with `wait: true`: `flux-apply`'s staged server-side apply, then
+/// its health check until every object is Current. The first reconcile's JSON result is left in
+/// [`Env::flux_install_result`]; the Kustomization file beside it is
+/// [`Env::flux_install_file`].
+#[macro_export]
+macro_rules! installed_with_flux {
+    () => {
+        #[used]
+        #[unsafe(link_section = ".init_array")]
+        static OSARTIFACT_INSTALL_WITH_FLUX: extern "C" fn() = {
+            extern "C" fn set() {
+                $crate::env::INSTALL_WITH_FLUX.store(true, ::std::sync::atomic::Ordering::Relaxed);
             }
             set
         };
@@ -206,9 +228,13 @@ impl Env {
                     &paths::workspace().join("manifests/default"),
                 )),
             )?;
-            k.run(&["apply", "-k", &overlay.display().to_string()])?
-                .ok()
-                .context("kubectl apply -k (manifests/default with the local images)")?;
+            if INSTALL_WITH_FLUX.load(Ordering::Relaxed) {
+                self.flux_install(&overlay)?;
+            } else {
+                k.run(&["apply", "-k", &overlay.display().to_string()])?
+                    .ok()
+                    .context("kubectl apply -k (manifests/default with the local images)")?;
+            }
         }
         wait_crd_established(&k)?;
         for d in ["osartifact-operator", "osartifact-webhook"] {
@@ -241,6 +267,40 @@ impl Env {
             ])?
             .ok()
             .with_context(|| format!("{name} did not become available"))?;
+        Ok(())
+    }
+
+    /// The Kustomization file (the overlay on manifests/default, built) that a binary declaring
+    /// [`installed_with_flux!`](crate::installed_with_flux) was installed from.
+    pub fn flux_install_file(&self) -> PathBuf {
+        self.data_dir.join("flux-install/osartifact.yaml")
+    }
+
+    /// `flux-apply`'s JSON result of that install.
+    pub fn flux_install_result(&self) -> Result<serde_json::Value> {
+        let f = self.data_dir.join("flux-install/result.json");
+        let text =
+            std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    /// The built `overlay` applied by `flux-apply` as one Kustomization named osartifact, with
+    /// Flux's health check (`-wait`): returns once every object is Current.
+    fn flux_install(&self, overlay: &Path) -> Result<()> {
+        let docs = crate::gitops::kustomize(overlay)?;
+        let file = self.flux_install_file();
+        std::fs::create_dir_all(file.parent().context("a parent")?)?;
+        crate::gitops::write_docs(&file, &docs)?;
+        let home = self.data_dir.join("flux-home");
+        let run = crate::gitops::run(
+            "flux-apply",
+            &["-f", &file.display().to_string(), "-wait", "-timeout=180s"],
+            Some(&self.cp.admin.kubeconfig),
+            &home,
+        )?
+        .ok()
+        .context("flux-apply -wait (manifests/default with the local images)")?;
+        std::fs::write(self.data_dir.join("flux-install/result.json"), &run.stdout)?;
         Ok(())
     }
 

@@ -1,6 +1,8 @@
 //! The one-node cluster: a real kubelet with containerd runs the pods, in network and mount
 //! namespaces of this test process (no route out), with the product installed from
-//! manifests/default as Pods. One cluster for the whole binary, a namespace per test.
+//! manifests/default as Pods, by Flux's apply engine with its health check (`flux-apply -wait`,
+//! as kustomize-controller with `wait: true`). One cluster for the whole binary, a namespace per
+//! test.
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +14,7 @@ use osartifact_e2e::{env, http, oci};
 use serde_json::Value;
 
 osartifact_e2e::cluster_namespaces!();
+osartifact_e2e::installed_with_flux!();
 
 /// Tests that delete the product's Pods, or count them, run one at a time.
 static PRODUCT_PODS: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -416,6 +419,98 @@ fn the_product_runs_as_pods_and_the_apiserver_calls_the_webhook_pods() {
         bad.stderr.contains(r#"admission webhook "validate.osartifacts.build.kairos.io" denied the request: user "alice" may not"#),
         "{bad}"
     );
+}
+
+/// `subject → action` of each object in `flux-apply`'s result for its one Kustomization, and
+/// whether its health check passed, in how many seconds.
+fn flux_result(out: &Value) -> (std::collections::BTreeMap<String, String>, bool, f64) {
+    let ks = out["kustomizations"].as_array().expect("kustomizations");
+    assert_eq!(ks.len(), 1, "{out}");
+    assert_eq!(ks[0]["name"], "osartifact", "{out}");
+    let actions = ks[0]["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            (
+                e["subject"].as_str().expect("subject").to_string(),
+                e["action"].as_str().expect("action").to_string(),
+            )
+        })
+        .collect();
+    let waited = ks[0]["waited"].as_bool().expect("waited");
+    (
+        actions,
+        waited,
+        ks[0]["waitSeconds"].as_f64().expect("waitSeconds"),
+    )
+}
+
+#[test]
+fn flux_installs_the_product_waits_until_its_deployments_are_ready_then_finds_no_drift() {
+    let e = env();
+    let _serial = product_pods();
+    // The environment's install: one Kustomization, every object created, then Flux's health
+    // check (kstatus until Current).
+    let (first, waited, seconds) = flux_result(&e.flux_install_result().unwrap());
+    let created: Vec<_> = first.iter().filter(|(_, a)| *a != "created").collect();
+    assert!(created.is_empty(), "not created: {created:?}");
+    for d in ["osartifact-operator", "osartifact-webhook"] {
+        let subject = format!("Deployment/{SYSTEM_NAMESPACE}/{d}");
+        assert_eq!(
+            first.get(&subject).map(String::as_str),
+            Some("created"),
+            "{first:?}"
+        );
+    }
+    assert!(waited);
+    // The check polls every 2 s and a Deployment just created has no Ready Pods: a wait that
+    // returned at once would have passed nothing.
+    assert!(seconds >= 2.0, "the health check took {seconds} s");
+    eprintln!("[e2e] Flux's health check of the install passed after {seconds:.1}s");
+    // It returned only once every Deployment was Ready (the Pods counted by
+    // the_product_runs_as_pods_and_the_apiserver_calls_the_webhook_pods): checked here from
+    // the Deployments' own status.
+    for d in ["osartifact-operator", "osartifact-webhook"] {
+        let dep = e
+            .k()
+            .get_json(&["deployment", "-n", SYSTEM_NAMESPACE, d])
+            .unwrap();
+        assert_eq!(
+            dep["status"]["readyReplicas"], dep["spec"]["replicas"],
+            "{d}: {:#}",
+            dep["status"]
+        );
+    }
+
+    // A second reconcile of the same Kustomization, with the webhook Pods having written
+    // caBundle and their Secret: nothing to change, and the health check passes again.
+    let run = osartifact_e2e::gitops::run(
+        "flux-apply",
+        &[
+            "-f",
+            &e.flux_install_file().display().to_string(),
+            "-wait",
+            "-timeout=120s",
+        ],
+        Some(&e.cp.admin.kubeconfig),
+        &e.data_dir.join("flux-home"),
+    )
+    .unwrap()
+    .ok()
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let out: Value = serde_json::from_str(&run.stdout).unwrap();
+    let (second, waited, _) = flux_result(&out);
+    let changed: Vec<_> = second.iter().filter(|(_, a)| *a != "unchanged").collect();
+    assert!(changed.is_empty(), "Flux would change {changed:?}");
+    assert_eq!(
+        second.keys().collect::<Vec<_>>(),
+        first.keys().collect::<Vec<_>>()
+    );
+    assert!(waited);
+    for b in ca_bundles() {
+        assert!(b.len() > 100, "caBundle not written: {b:?}");
+    }
 }
 
 #[test]

@@ -5,8 +5,11 @@
 // server-side dry run first, so an object that would not change is reported "unchanged".
 //
 // Each -f file is one Kustomization, applied in order; between the stages, ApplyAllStaged waits
-// for the first stage to be Current, as Flux does. The result is one JSON object on stdout:
-// {"kustomizations":[{"name","entries":[{"subject","action"}]}]}.
+// for the first stage to be Current, as Flux does. With -wait, each Kustomization is then
+// health-checked as kustomize-controller does with `wait: true`: WaitForSet (kstatus) until every
+// applied object is Current (a Deployment: its Pods rolled out and Ready), failing fast on a
+// Failed one. The result is one JSON object on stdout:
+// {"kustomizations":[{"name","entries":[{"subject","action"}],"waited","waitSeconds"}]}.
 package main
 
 import (
@@ -41,6 +44,9 @@ type entry struct {
 type result struct {
 	Name    string  `json:"name"`
 	Entries []entry `json:"entries"`
+	// Whether the health check ran and passed, and how long it took.
+	Waited      bool    `json:"waited"`
+	WaitSeconds float64 `json:"waitSeconds"`
 }
 
 type files []string
@@ -52,17 +58,18 @@ func main() {
 	var (
 		kubeconfig = flag.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file")
 		timeout    = flag.Duration("timeout", 3*time.Minute, "how long a reconcile may take")
+		wait       = flag.Bool("wait", false, "health-check each Kustomization's objects after applying it")
 		inputs     files
 	)
 	flag.Var(&inputs, "f", "multi-document YAML file, one Kustomization each (repeatable)")
 	flag.Parse()
-	if err := run(*kubeconfig, inputs, *timeout); err != nil {
+	if err := run(*kubeconfig, inputs, *timeout, *wait); err != nil {
 		fmt.Fprintln(os.Stderr, "flux-apply:", err)
 		os.Exit(1)
 	}
 }
 
-func run(kubeconfig string, inputs []string, timeout time.Duration) error {
+func run(kubeconfig string, inputs []string, timeout time.Duration, wait bool) error {
 	if len(inputs) == 0 {
 		return errors.New("no -f file given")
 	}
@@ -120,6 +127,19 @@ func run(kubeconfig string, inputs []string, timeout time.Duration) error {
 		r := result{Name: name}
 		for _, e := range cs.Entries {
 			r.Entries = append(r.Entries, entry{Subject: e.Subject, Action: string(e.Action)})
+		}
+		if wait {
+			// Every applied object, unchanged ones too, as kustomize-controller's health check.
+			t0 := time.Now()
+			if err := rm.WaitForSetWithContext(ctx, cs.ToObjMetadataSet(), ssa.WaitOptions{
+				Interval: 2 * time.Second,
+				Timeout:  timeout,
+				FailFast: true,
+			}); err != nil {
+				return fmt.Errorf("health check of %s: %w", path, err)
+			}
+			r.Waited = true
+			r.WaitSeconds = time.Since(t0).Seconds()
 		}
 		out.Kustomizations = append(out.Kustomizations, r)
 	}
