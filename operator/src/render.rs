@@ -395,22 +395,26 @@ mod tests {
         }
     }
 
-    fn temp_file(name: &str, content: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("osartifact-render-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let p = dir.join(name);
+    /// Writes `content` to `name` in `dir`, which the test holds and which goes with it.
+    fn temp_file(dir: &tempfile::TempDir, name: &str, content: &str) -> PathBuf {
+        let p = dir.path().join(name);
         std::fs::write(&p, content).expect("temp file");
         p
     }
 
     #[test]
     fn dockerfile_preview_merges_values_then_sets() {
+        let dir = tempfile::tempdir().expect("temp dir");
         let df = temp_file(
+            &dir,
             "merge.Dockerfile",
             "FROM {{.Base}}:{{.Tag}}\nUSER {{.User}}\n",
         );
-        let values = temp_file("merge.yaml", "Base: alpine\nTag: \"3.20\"\nUser: app\n");
+        let values = temp_file(
+            &dir,
+            "merge.yaml",
+            "Base: alpine\nTag: \"3.20\"\nUser: app\n",
+        );
         let args = DockerfileArgs {
             dockerfile: Some(df),
             values: Some(values),
@@ -424,10 +428,11 @@ mod tests {
 
     #[test]
     fn dockerfile_preview_error_codes() {
-        let good = temp_file("codes.Dockerfile", "FROM {{.A}}\n");
-        let bad = temp_file("codes-bad.Dockerfile", "FROM x\nRUN {{.A.B}}\n");
-        let forbidden = temp_file("codes-forbidden.Dockerfile", "{{template \"x\"}}");
-        let numeric = temp_file("codes-num.yaml", "A: x\nPort: 8080\n");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let good = temp_file(&dir, "codes.Dockerfile", "FROM {{.A}}\n");
+        let bad = temp_file(&dir, "codes-bad.Dockerfile", "FROM x\nRUN {{.A.B}}\n");
+        let forbidden = temp_file(&dir, "codes-forbidden.Dockerfile", "{{template \"x\"}}");
+        let numeric = temp_file(&dir, "codes-num.yaml", "A: x\nPort: 8080\n");
         let args = |df: &PathBuf, set: &[&str]| DockerfileArgs {
             dockerfile: Some(df.clone()),
             values: None,
