@@ -32,7 +32,7 @@ snapshot() {
   ps -eo comm= | grep -xE 'kubelet|containerd|containerd-shim.*|runc|kube-proxy|kube-scheduler|kube-apiserver|kube-controller|etcd|coredns|docker-registry|pause' | sed 's/^/process /' | sort || true
   local p
   for p in /tmp/hostpath_pv /var/lib/kubelet /var/lib/cni /var/lib/containers /var/log/pods \
-    /var/log/containers /run/containerd; do
+    /var/log/containers /run/containerd /opt/containerd; do
     [[ -e $p ]] && echo "path $p" || true
   done
   # The suite's temp dirs (each test binary removes its own at exit).

@@ -244,6 +244,9 @@ oom_score = 0
 [metrics]
   address = ""
 [plugins]
+  # Its default is the host's /opt/containerd, which containerd creates at start.
+  [plugins."io.containerd.internal.v1.opt"]
+    path = "{opt}"
   [plugins."io.containerd.grpc.v1.cri"]
     sandbox_image = "{pause}"
     stream_server_address = "127.0.0.1"
@@ -274,6 +277,7 @@ oom_score = 0
 "#,
             root = d.join("root").display(),
             state = d.join("state").display(),
+            opt = d.join("opt").display(),
             sock = self.containerd_sock.display(),
             pause = pause_image(),
             runc = which("runc")?.display(),
