@@ -3,8 +3,8 @@
 #   helm        helm.sh/helm/v4/cmd/helm @ HELM_VERSION
 #   flux-apply  this module (Flux's apply engine and health check, github.com/fluxcd/pkg/ssa,
 #               pinned in go.mod)
-#   argo-diff   argo-diff/, its own module (Argo CD's sync and its three-way and server-side
-#               diffs, github.com/argoproj/gitops-engine at the revision Argo CD 3.2.0 requires,
+#   argo-diff   argo-diff/, its own module (the apply Argo CD's sync runs, and its three-way and
+#               server-side diffs, github.com/argoproj/gitops-engine at the revision Argo CD 3.2.0 requires,
 #               on the Kubernetes 1.34 libraries that revision was built with)
 # into ${OSARTIFACT_CACHE:-$HOME/.cache/osartifact}/gitops/<key>/bin, where <key> is a hash of
 # everything that goes into them (this script, go.mod, go.sum, the sources, the Go version), so
