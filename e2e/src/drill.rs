@@ -64,9 +64,20 @@ fn basename(a: &OsString) -> String {
 /// of containerd and its supervisor).
 pub fn child(program: &str, arg: &str) -> Result<u32> {
     let me = std::process::id();
-    let found: Vec<u32> = pids()
+    let children = pids().into_iter().filter(|&p| ppid(p) == Some(me));
+    the_one(children, program, arg, "started by this run")
+}
+
+/// The one process of `candidates` whose program is `program` and whose arguments contain
+/// `arg`; `whence` says where they were looked for, in the error.
+fn the_one(
+    candidates: impl IntoIterator<Item = u32>,
+    program: &str,
+    arg: &str,
+    whence: &str,
+) -> Result<u32> {
+    let found: Vec<u32> = candidates
         .into_iter()
-        .filter(|&p| ppid(p) == Some(me))
         .filter(|&p| {
             let a = argv(p);
             a.first().is_some_and(|a0| basename(a0) == program)
@@ -76,7 +87,7 @@ pub fn child(program: &str, arg: &str) -> Result<u32> {
     match found.as_slice() {
         [p] => Ok(*p),
         _ => bail!(
-            "{} processes {program} ... {arg} started by this run: {found:?}",
+            "{} processes {program} ... {arg} {whence}: {found:?}",
             found.len()
         ),
     }
@@ -97,22 +108,7 @@ pub fn descendant(program: &str, arg: &str) -> Result<u32> {
         );
         i += 1;
     }
-    let found: Vec<u32> = below[1..]
-        .iter()
-        .copied()
-        .filter(|&p| {
-            let a = argv(p);
-            a.first().is_some_and(|a0| basename(a0) == program)
-                && a.iter().any(|x| x.to_string_lossy().contains(arg))
-        })
-        .collect();
-    match found.as_slice() {
-        [p] => Ok(*p),
-        _ => bail!(
-            "{} processes {program} ... {arg} below this run: {found:?}",
-            found.len()
-        ),
-    }
+    the_one(below[1..].iter().copied(), program, arg, "below this run")
 }
 
 /// Children of `pid` that ended and were not reaped (zombies).
