@@ -587,13 +587,15 @@ const NO_SCENARIO: &[(&str, &str)] = &[
         "osartifact-operator: watch jobs",
         "refused, the cache relists",
     ),
+    // A build waiting for a Secret that appears later starts without them too (the artifact's
+    // own requeue finds the Secret within seconds); the watch makes it start at once.
     (
         "osartifact-operator: list secrets",
-        "a build waiting for a Secret that appears later",
+        "a Secret that appears later is seen sooner",
     ),
     (
         "osartifact-operator: watch secrets",
-        "a build waiting for a Secret that appears later",
+        "a Secret that appears later is seen sooner",
     ),
     (
         "osartifact-operator: patch secrets",
