@@ -20,6 +20,7 @@ use k8s_openapi::api::core::v1::{
 };
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
+use kube::runtime::utils::Backoff;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
@@ -160,6 +161,44 @@ impl<K> Slim for PartialObjectMeta<K> {
     }
 }
 
+/// The pause the controller takes after a watch error before it reads any of its triggers again.
+/// kube applies it to all watches merged, and its default (0.8 s doubling to 30 s, reset only
+/// after two minutes without an error) let the errors six watches queued during a 5 s apiserver
+/// outage stall every watch for minutes (the drills saw builds finish unnoticed). Each watch here
+/// paces its own retries (`default_backoff`), so this pause stays short: 100 ms doubling to 1 s,
+/// back to 100 ms after the first item that is not an error.
+#[derive(Debug, Clone, Copy)]
+pub struct TriggerBackoff {
+    next: Duration,
+}
+
+impl TriggerBackoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(1);
+}
+
+impl Default for TriggerBackoff {
+    fn default() -> Self {
+        Self { next: Self::FIRST }
+    }
+}
+
+impl Iterator for TriggerBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let d = self.next;
+        self.next = (d * 2).min(Self::MAX);
+        Some(d)
+    }
+}
+
+impl Backoff for TriggerBackoff {
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
 /// A label-selected watch that fills `writer` (objects slimmed) and yields every object it
 /// touches, for `Controller::owns_stream`. With `K = PartialObjectMeta<_>` it lists and watches
 /// metadata only.
@@ -239,6 +278,19 @@ mod tests {
         assert_eq!(spec.active_deadline_seconds, Some(60));
         assert_eq!(spec.template, PodTemplateSpec::default());
         assert!(job.status.is_some());
+    }
+
+    #[test]
+    fn the_trigger_pause_stays_under_a_second_and_resets() {
+        let mut b = TriggerBackoff::default();
+        let first: Vec<Duration> = b.by_ref().take(6).collect();
+        assert_eq!(first[0], Duration::from_millis(100));
+        assert!(first.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(first[5], Duration::from_secs(1));
+        // A burst of queued errors costs at most a second each.
+        assert!(b.by_ref().take(100).all(|d| d == Duration::from_secs(1)));
+        b.reset();
+        assert_eq!(b.next(), Some(Duration::from_millis(100)));
     }
 
     #[test]

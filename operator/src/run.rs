@@ -292,6 +292,7 @@ async fn run_controller(
             writers.pvcs,
         ))
         .reconcile_on(woken)
+        .trigger_backoff(caches::TriggerBackoff::default())
         .with_config(ControllerConfig::default().concurrency(args.concurrency))
         .graceful_shutdown_on(stop.cancelled_owned());
     let queue = Queue::new(
