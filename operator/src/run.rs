@@ -312,8 +312,14 @@ async fn run_controller(
     // Referenced Secrets are the user's, not ours, so they carry no label: watch their metadata
     // only (never their data) and map each change to the artifacts that name the Secret.
     let artifact_store = controller.store();
-    let secrets = scoped::<PartialObjectMeta<Secret>>(&client, ns);
-    let controller = controller.watches(secrets, watcher::Config::default(), move |s| {
+    // Paced by its own backoff like every other watch here (see `caches::TriggerBackoff`).
+    let secrets = watcher(
+        scoped::<PartialObjectMeta<Secret>>(&client, ns),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects();
+    let controller = controller.watches_stream(secrets, move |s| {
         let (namespace, name) = (s.namespace().unwrap_or_default(), s.name_any());
         controller::artifacts_referencing(&artifact_store.state(), &namespace, &name)
     });
